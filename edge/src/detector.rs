@@ -1,0 +1,82 @@
+//! One frame → grasps: preprocess as the model's metadata says, infer, decode, map back to the
+//! frame's pixels. Buffers are owned and reused, so steady-state frames do not allocate here.
+
+use grasp_models::decode::{DecodeParams, Decoder, Grasp, GraspMaps};
+use grasp_models::preprocess::{preprocess_rgb8, PreprocessError};
+use grasp_models::{BackendError, InferenceBackend};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error(transparent)]
+    Preprocess(#[from] PreprocessError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Milliseconds spent in each stage of one detection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    pub pre: f64,
+    pub infer: f64,
+    pub post: f64,
+}
+
+pub struct GraspDetector {
+    backend: Box<dyn InferenceBackend>,
+    decoder: Decoder,
+    input: Vec<f32>,
+    maps: GraspMaps,
+    grasps: Vec<Grasp>,
+    /// Grasps dropped because the maps held non-finite values, since creation.
+    pub non_finite_dropped: u64,
+}
+
+impl GraspDetector {
+    /// Uses the model's own decoding defaults unless `decode` overrides them.
+    pub fn new(backend: Box<dyn InferenceBackend>, decode: Option<DecodeParams>) -> Self {
+        let info = backend.info().clone();
+        let params = decode.unwrap_or_else(|| info.decode.clone());
+        GraspDetector {
+            backend,
+            decoder: Decoder::new(params),
+            input: Vec::with_capacity(3 * info.input_size * info.input_size),
+            maps: GraspMaps::zeros(info.input_size, info.has_aux_output),
+            grasps: Vec::new(),
+            non_finite_dropped: 0,
+        }
+    }
+
+    pub fn backend_name(&self) -> String {
+        self.backend.name()
+    }
+
+    pub fn info(&self) -> &grasp_models::ModelInfo {
+        self.backend.info()
+    }
+
+    /// Detects up to `top_k` grasps in a packed RGB8 frame, best first, in the frame's pixels.
+    pub fn detect(&mut self, rgb: &[u8], width: usize, height: usize, top_k: usize) -> Result<(&[Grasp], StageTimes), DetectError> {
+        let t0 = Instant::now();
+        let mapping = preprocess_rgb8(self.backend.info(), rgb, width, height, &mut self.input)?;
+        let t1 = Instant::now();
+        self.backend.infer(&self.input, &mut self.maps)?;
+        let t2 = Instant::now();
+        let dropped = self.decoder.decode(&self.maps, top_k, &mut self.grasps);
+        if dropped > 0 {
+            self.non_finite_dropped += dropped as u64;
+            log::warn!("{dropped} grasp candidate(s) dropped: the model produced non-finite values");
+        }
+        for g in self.grasps.iter_mut() {
+            *g = mapping.grasp_to_image(g);
+        }
+        let t3 = Instant::now();
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+        Ok((&self.grasps, StageTimes { pre: ms(t0, t1), infer: ms(t1, t2), post: ms(t2, t3) }))
+    }
+
+    /// The last raw maps (for overlays and recordings).
+    pub fn maps(&self) -> &GraspMaps {
+        &self.maps
+    }
+}

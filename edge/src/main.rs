@@ -1,0 +1,99 @@
+//! `grasp-edge`: the robot-side binary.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use grasp_edge::detector::{GraspDetector, StageTimes};
+use grasp_models::{load_backend, BackendKind, BackendOptions, GraspModelFile};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "grasp-edge", version, about = "Pick objects seen by one colour camera: grasp model -> robot frame -> arm")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect grasps in image files and print them (best first, in each image's pixel coordinates:
+    /// x right, y down, angle in radians counter-clockwise on screen, width = opening in pixels).
+    ///
+    /// Each image is centre-cropped to a square and resized to the model's input, as the model's
+    /// metadata (`grasp.image_fit`) says; results are mapped back to the original image.
+    ///
+    /// Example: grasp-edge detect --model models/ggcnn-rgb.onnx --json frame.png
+    Detect {
+        /// The ONNX grasp model (see models/README.md for the contract).
+        #[arg(long)]
+        model: PathBuf,
+        /// Inference backend: `auto` (torch on CUDA if compiled in and a GPU is present, else tract),
+        /// `tract` (CPU), `torch` (libtorch, needs a build with `--features torch`).
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+        /// Number of grasps to report per image.
+        #[arg(long, default_value_t = 1)]
+        top_k: usize,
+        /// CPU threads for inference (default: the backend's choice).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// One JSON object per image and line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Image files (PNG or JPEG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct JsonGrasp {
+    x: f32,
+    y: f32,
+    angle: f32,
+    width: f32,
+    quality: f32,
+}
+
+#[derive(serde::Serialize)]
+struct JsonDetection<'a> {
+    image: &'a str,
+    backend: &'a str,
+    grasps: Vec<JsonGrasp>,
+    ms: StageTimes,
+}
+
+fn main() -> Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match Cli::parse().command {
+        Command::Detect { model, backend, top_k, threads, json, images } => {
+            let file = GraspModelFile::read(&model)?;
+            let backend = load_backend(backend, &file, &BackendOptions { threads })
+                .with_context(|| format!("loading {} with backend {backend}", model.display()))?;
+            let mut detector = GraspDetector::new(backend, None);
+            let backend_name = detector.backend_name();
+            for path in &images {
+                let img = image::open(path).with_context(|| format!("cannot read image {}", path.display()))?.to_rgb8();
+                let (w, h) = (img.width() as usize, img.height() as usize);
+                let (grasps, ms) = detector.detect(img.as_raw(), w, h, top_k).with_context(|| format!("detecting grasps in {}", path.display()))?;
+                if json {
+                    let line = JsonDetection {
+                        image: &path.display().to_string(),
+                        backend: &backend_name,
+                        grasps: grasps.iter().map(|g| JsonGrasp { x: g.x, y: g.y, angle: g.angle, width: g.width, quality: g.quality }).collect(),
+                        ms,
+                    };
+                    println!("{}", serde_json::to_string(&line)?);
+                } else {
+                    println!("{} ({backend_name}, pre {:.1} ms, infer {:.1} ms, post {:.1} ms):", path.display(), ms.pre, ms.infer, ms.post);
+                    if grasps.is_empty() {
+                        println!("  no grasp above the quality threshold");
+                    }
+                    for g in grasps {
+                        println!("  x {:.1} y {:.1} angle {:.1}° width {:.1} px quality {:.3}", g.x, g.y, g.angle.to_degrees(), g.width, g.quality);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Inference backends behind one small trait, chosen by name at run time (as tract's runtimes):
+//! `tract` (CPU, always compiled), `torch` (libtorch via tch, cargo feature `torch`, CUDA when
+//! available) and `auto` (torch on CUDA if compiled in and a GPU is present, else tract).
+
+use crate::contract::{ModelInfo, AUX_OUTPUT};
+use crate::decode::GraspMaps;
+use crate::onnx::GraspModelFile;
+use std::fmt;
+use std::str::FromStr;
+
+pub mod tract;
+#[cfg(feature = "torch")]
+pub mod torch;
+
+/// Runs a grasp model on one preprocessed input.
+pub trait InferenceBackend: Send {
+    /// What actually runs, e.g. `tract`, `torch-cpu`, `torch-cuda`.
+    fn name(&self) -> String;
+    fn info(&self) -> &ModelInfo;
+    /// `input` is the NCHW tensor of [`ModelInfo::input_shape`]; every map of `out` is overwritten.
+    fn infer(&mut self, input: &[f32], out: &mut GraspMaps) -> Result<(), BackendError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Auto,
+    Tract,
+    Torch,
+}
+
+impl BackendKind {
+    pub const NAMES: &'static [&'static str] = &["auto", "tract", "torch"];
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendKind::Auto),
+            "tract" => Ok(BackendKind::Tract),
+            "torch" => Ok(BackendKind::Torch),
+            _ => Err(format!("unknown backend `{s}` (expected one of: auto, tract, torch)")),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Tract => "tract",
+            BackendKind::Torch => "torch",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the `torch` backend is not compiled into this binary (rebuild with `--features torch`)")]
+    TorchNotCompiled,
+    #[error("unsupported ONNX operator `{op}` (node `{node}`) in the torch backend")]
+    UnsupportedOp { op: String, node: String },
+    #[error("ONNX node `{node}`: {message}")]
+    BadNode { node: String, message: String },
+    #[error("input has {got} values, the model expects {expected} ({shape:?})")]
+    InputSize { expected: usize, got: usize, shape: [usize; 4] },
+    #[error("the model produced no output `{0}`")]
+    MissingOutput(String),
+    #[error("output `{name}` has {got} values, expected {expected}")]
+    OutputSize { name: String, expected: usize, got: usize },
+    #[error("tract: {0}")]
+    Tract(String),
+    #[error("torch: {0}")]
+    Torch(String),
+}
+
+/// Options that every backend understands.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    /// CPU threads (None: the backend's default).
+    pub threads: Option<usize>,
+}
+
+/// Loads `file` with the backend named by `kind`. `auto` never fails for want of a GPU: it falls
+/// back to tract and logs why.
+pub fn load_backend(kind: BackendKind, file: &GraspModelFile, opts: &BackendOptions) -> Result<Box<dyn InferenceBackend>, BackendError> {
+    match kind {
+        BackendKind::Tract => Ok(Box::new(tract::TractBackend::load(file, opts)?)),
+        BackendKind::Torch => load_torch(file, opts, false),
+        BackendKind::Auto => match load_torch(file, opts, true) {
+            Ok(b) => Ok(b),
+            Err(reason) => {
+                log::info!("backend auto: using tract on the CPU ({reason})");
+                Ok(Box::new(tract::TractBackend::load(file, opts)?))
+            }
+        },
+    }
+}
+
+#[cfg(feature = "torch")]
+fn load_torch(file: &GraspModelFile, opts: &BackendOptions, require_cuda: bool) -> Result<Box<dyn InferenceBackend>, BackendError> {
+    let device = torch::best_device();
+    if require_cuda && device == tch::Device::Cpu {
+        return Err(BackendError::Torch("no CUDA device available to libtorch".into()));
+    }
+    Ok(Box::new(torch::TorchBackend::load(file, device, opts)?))
+}
+
+#[cfg(not(feature = "torch"))]
+fn load_torch(_: &GraspModelFile, _: &BackendOptions, _: bool) -> Result<Box<dyn InferenceBackend>, BackendError> {
+    Err(BackendError::TorchNotCompiled)
+}
+
+/// Checks the input length against the model's input shape.
+pub(crate) fn check_input(info: &ModelInfo, input: &[f32]) -> Result<(), BackendError> {
+    let shape = info.input_shape();
+    let expected = shape.iter().product();
+    if input.len() != expected {
+        return Err(BackendError::InputSize { expected, got: input.len(), shape });
+    }
+    Ok(())
+}
+
+/// Copies one named output into the matching map of `out`.
+pub(crate) fn store_output(info: &ModelInfo, out: &mut GraspMaps, name: &str, values: &[f32]) -> Result<(), BackendError> {
+    let n = info.input_size * info.input_size;
+    if values.len() != n {
+        return Err(BackendError::OutputSize { name: name.into(), expected: n, got: values.len() });
+    }
+    out.size = info.input_size;
+    let dst = match name {
+        "q" => &mut out.q,
+        "cos" => &mut out.cos,
+        "sin" => &mut out.sin,
+        "width" => &mut out.width,
+        AUX_OUTPUT => out.aux.get_or_insert_with(Vec::new),
+        other => return Err(BackendError::MissingOutput(other.into())),
+    };
+    dst.clear();
+    dst.extend_from_slice(values);
+    Ok(())
+}

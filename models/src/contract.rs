@@ -1,0 +1,309 @@
+//! The ONNX grasp-model contract, written down once. `models/README.md` describes the same
+//! contract for people; a test checks that every key named here appears there.
+//!
+//! - input `rgb`: float32, NCHW `[1, 3, S, S]`, S = `grasp.input_size`, normalised as
+//!   `grasp.normalisation` says;
+//! - outputs `q`, `cos`, `sin`, `width` (and optionally `aux`): float32 `[1, 1, S, S]`;
+//! - `metadata_props`: the keys below make the file self-describing.
+
+use crate::arch::{ArchKind, AuxTask};
+use crate::decode::{DecodeParams, PeakMode};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+pub const INPUT_NAME: &str = "rgb";
+pub const INPUT_CHANNELS: usize = 3;
+pub const GRASP_OUTPUTS: [&str; 4] = ["q", "cos", "sin", "width"];
+pub const AUX_OUTPUT: &str = "aux";
+/// Bumped when a reader of the previous version would misread a file.
+pub const CONTRACT_VERSION: u32 = 1;
+/// Paper §III-B: the width map in [0, 1] is scaled to [0, 150] px.
+pub const DEFAULT_WIDTH_SCALE_PX: f32 = 150.0;
+/// Paper §III-B: 300×300 input.
+pub const DEFAULT_INPUT_SIZE: usize = 300;
+
+pub mod keys {
+    pub const CONTRACT_VERSION: &str = "grasp.contract_version";
+    pub const ARCHITECTURE: &str = "grasp.architecture";
+    pub const INPUT_SIZE: &str = "grasp.input_size";
+    pub const CHANNEL_ORDER: &str = "grasp.channel_order";
+    pub const NORMALISATION: &str = "grasp.normalisation";
+    pub const IMAGE_FIT: &str = "grasp.image_fit";
+    pub const WIDTH_SCALE_PX: &str = "grasp.width_scale_px";
+    pub const Q_SIGMA_PX: &str = "grasp.q_sigma_px";
+    pub const ANGLE_SIGMA_PX: &str = "grasp.angle_sigma_px";
+    pub const WIDTH_SIGMA_PX: &str = "grasp.width_sigma_px";
+    pub const PEAK_MIN_DISTANCE_PX: &str = "grasp.peak_min_distance_px";
+    pub const PEAK_THRESHOLD: &str = "grasp.peak_threshold";
+    pub const AUX_TASK: &str = "grasp.aux_task";
+    pub const PROVENANCE: &str = "grasp.provenance";
+    /// Every key; all are required except provenance (free text, may be empty).
+    pub const ALL: &[&str] = &[
+        CONTRACT_VERSION,
+        ARCHITECTURE,
+        INPUT_SIZE,
+        CHANNEL_ORDER,
+        NORMALISATION,
+        IMAGE_FIT,
+        WIDTH_SCALE_PX,
+        Q_SIGMA_PX,
+        ANGLE_SIGMA_PX,
+        WIDTH_SIGMA_PX,
+        PEAK_MIN_DISTANCE_PX,
+        PEAK_THRESHOLD,
+        AUX_TASK,
+        PROVENANCE,
+    ];
+}
+
+/// Channel order of the input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelOrder {
+    Rgb,
+}
+
+/// How pixel values become network inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalisation {
+    /// Paper §III-D: values /255 to [0, 1], then the mean of the whole image (all channels) is
+    /// subtracted, as in GG-CNN's `Image.normalise`.
+    Div255SubImageMean,
+}
+
+/// How an image of any size is mapped onto the square input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFit {
+    /// Crop the largest centred square, then resize it bilinearly to S×S. Grasps are mapped back
+    /// to the original image's pixels by the inverse (scale, then offset).
+    CenterCrop,
+}
+
+macro_rules! named_enum {
+    ($t:ty, $($v:path => $s:literal),+) => {
+        impl $t {
+            pub const NAMES: &'static [&'static str] = &[$($s),+];
+            pub fn as_str(self) -> &'static str { match self { $($v => $s),+ } }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($s => Ok($v),)+ _ => Err(format!("expected one of: {}", Self::NAMES.join(", "))) }
+            }
+        }
+    };
+}
+named_enum!(ChannelOrder, ChannelOrder::Rgb => "rgb");
+named_enum!(Normalisation, Normalisation::Div255SubImageMean => "div255_sub_image_mean");
+named_enum!(ImageFit, ImageFit::CenterCrop => "center_crop");
+
+/// Everything a reader needs to use a grasp model, parsed from its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub architecture: ArchKind,
+    pub input_size: usize,
+    pub channel_order: ChannelOrder,
+    pub normalisation: Normalisation,
+    pub image_fit: ImageFit,
+    /// Defaults for decoding; a user may override them.
+    pub decode: DecodeParams,
+    /// The auxiliary task the model was trained with (its output may have been stripped).
+    pub aux_task: Option<AuxTask>,
+    /// Whether the file has the `aux` output.
+    pub has_aux_output: bool,
+    pub provenance: String,
+}
+
+impl ModelInfo {
+    /// The paper's defaults for a given architecture.
+    pub fn new(architecture: ArchKind, aux_task: Option<AuxTask>, input_size: usize) -> Self {
+        ModelInfo {
+            architecture,
+            input_size,
+            channel_order: ChannelOrder::Rgb,
+            normalisation: Normalisation::Div255SubImageMean,
+            image_fit: ImageFit::CenterCrop,
+            decode: DecodeParams::default(),
+            aux_task,
+            has_aux_output: false,
+            provenance: String::new(),
+        }
+    }
+
+    /// The metadata_props entries for this model (all keys of [`keys::ALL`]).
+    pub fn to_metadata(&self) -> Vec<(String, String)> {
+        let d = &self.decode;
+        let kv = [
+            (keys::CONTRACT_VERSION, CONTRACT_VERSION.to_string()),
+            (keys::ARCHITECTURE, self.architecture.as_str().to_string()),
+            (keys::INPUT_SIZE, self.input_size.to_string()),
+            (keys::CHANNEL_ORDER, self.channel_order.as_str().to_string()),
+            (keys::NORMALISATION, self.normalisation.as_str().to_string()),
+            (keys::IMAGE_FIT, self.image_fit.as_str().to_string()),
+            (keys::WIDTH_SCALE_PX, d.width_scale.to_string()),
+            (keys::Q_SIGMA_PX, d.q_sigma.to_string()),
+            (keys::ANGLE_SIGMA_PX, d.angle_sigma.to_string()),
+            (keys::WIDTH_SIGMA_PX, d.width_sigma.to_string()),
+            (keys::PEAK_MIN_DISTANCE_PX, d.peak_min_distance.to_string()),
+            (keys::PEAK_THRESHOLD, d.peak_threshold.to_string()),
+            (keys::AUX_TASK, self.aux_task.map_or("none", |t| t.as_str()).to_string()),
+            (keys::PROVENANCE, self.provenance.clone()),
+        ];
+        kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// Parses and checks metadata. `has_aux_output` is filled from the graph by the caller.
+    pub fn from_metadata(meta: &BTreeMap<String, String>) -> Result<Self, ContractError> {
+        fn get<'a>(m: &'a BTreeMap<String, String>, k: &'static str) -> Result<&'a str, ContractError> {
+            m.get(k).map(String::as_str).ok_or(ContractError::MissingMetadata(k))
+        }
+        fn parse<T: FromStr>(m: &BTreeMap<String, String>, k: &'static str, expected: &str) -> Result<T, ContractError> {
+            let v = get(m, k)?;
+            v.parse().map_err(|_| ContractError::BadMetadata { key: k, value: v.to_string(), expected: expected.to_string() })
+        }
+        fn named<T: FromStr<Err = String>>(m: &BTreeMap<String, String>, k: &'static str) -> Result<T, ContractError> {
+            let v = get(m, k)?;
+            v.parse().map_err(|e| ContractError::BadMetadata { key: k, value: v.to_string(), expected: e })
+        }
+        fn nonneg(m: &BTreeMap<String, String>, k: &'static str) -> Result<f32, ContractError> {
+            let x: f32 = parse(m, k, "a finite number >= 0")?;
+            if !x.is_finite() || x < 0.0 {
+                return Err(ContractError::BadMetadata { key: k, value: x.to_string(), expected: "a finite number >= 0".into() });
+            }
+            Ok(x)
+        }
+
+        let version: u32 = parse(meta, keys::CONTRACT_VERSION, "an integer")?;
+        if version != CONTRACT_VERSION {
+            return Err(ContractError::BadMetadata {
+                key: keys::CONTRACT_VERSION,
+                value: version.to_string(),
+                expected: format!("{CONTRACT_VERSION} (this build reads contract version {CONTRACT_VERSION} only)"),
+            });
+        }
+        let input_size: usize = parse(meta, keys::INPUT_SIZE, "a positive integer")?;
+        crate::arch::Architecture::check_input_size(input_size).map_err(|e| ContractError::BadMetadata {
+            key: keys::INPUT_SIZE,
+            value: input_size.to_string(),
+            expected: e,
+        })?;
+        let aux_task = match get(meta, keys::AUX_TASK)? {
+            "none" => None,
+            v => Some(v.parse::<AuxTask>().map_err(|_| ContractError::BadMetadata {
+                key: keys::AUX_TASK,
+                value: v.to_string(),
+                expected: "one of: none, depth, mask".into(),
+            })?),
+        };
+        let width_scale = nonneg(meta, keys::WIDTH_SCALE_PX)?;
+        if width_scale == 0.0 {
+            return Err(ContractError::BadMetadata { key: keys::WIDTH_SCALE_PX, value: "0".into(), expected: "> 0".into() });
+        }
+        let peak_threshold: f32 = parse(meta, keys::PEAK_THRESHOLD, "a finite number")?;
+        if !peak_threshold.is_finite() {
+            return Err(ContractError::BadMetadata { key: keys::PEAK_THRESHOLD, value: peak_threshold.to_string(), expected: "a finite number".into() });
+        }
+        Ok(ModelInfo {
+            architecture: named(meta, keys::ARCHITECTURE)?,
+            input_size,
+            channel_order: named(meta, keys::CHANNEL_ORDER)?,
+            normalisation: named(meta, keys::NORMALISATION)?,
+            image_fit: named(meta, keys::IMAGE_FIT)?,
+            decode: DecodeParams {
+                width_scale,
+                q_sigma: nonneg(meta, keys::Q_SIGMA_PX)?,
+                angle_sigma: nonneg(meta, keys::ANGLE_SIGMA_PX)?,
+                width_sigma: nonneg(meta, keys::WIDTH_SIGMA_PX)?,
+                peak_min_distance: parse(meta, keys::PEAK_MIN_DISTANCE_PX, "a non-negative integer")?,
+                peak_threshold,
+                mode: PeakMode::LocalMaxima,
+            },
+            aux_task,
+            has_aux_output: false,
+            provenance: meta.get(keys::PROVENANCE).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Shape of every input and output tensor.
+    pub fn input_shape(&self) -> [usize; 4] {
+        [1, INPUT_CHANNELS, self.input_size, self.input_size]
+    }
+    pub fn output_shape(&self) -> [usize; 4] {
+        [1, 1, self.input_size, self.input_size]
+    }
+}
+
+/// What is wrong with a file, said precisely enough to fix it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ContractError {
+    #[error("not an ONNX model: {0}")]
+    NotOnnx(String),
+    #[error("the model has no graph")]
+    NoGraph,
+    #[error("metadata key `{0}` is missing (is this a grasp-edge model? see models/README.md)")]
+    MissingMetadata(&'static str),
+    #[error("metadata `{key}` = `{value}`: expected {expected}")]
+    BadMetadata { key: &'static str, value: String, expected: String },
+    #[error("the graph must have exactly one input named `{INPUT_NAME}`, found: {0:?}")]
+    BadInputs(Vec<String>),
+    #[error("output `{0}` is missing (outputs found: {1:?})")]
+    MissingOutput(&'static str, Vec<String>),
+    #[error("unexpected output `{0}` (allowed: q, cos, sin, width, aux)")]
+    UnexpectedOutput(String),
+    #[error("`{name}` has element type {found} (expected float32)")]
+    BadDtype { name: String, found: i32 },
+    #[error("`{name}` has shape {found:?}, expected {expected:?}")]
+    BadShape { name: String, found: Vec<i64>, expected: Vec<usize> },
+    #[error("the model's `aux` output is present but metadata `grasp.aux_task` is `none`")]
+    AuxWithoutTask,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> BTreeMap<String, String> {
+        ModelInfo::new(ArchKind::MtgCnn, Some(AuxTask::Depth), 300).to_metadata().into_iter().collect()
+    }
+
+    #[test]
+    fn metadata_round_trips() {
+        let mut info = ModelInfo::new(ArchKind::MtgCnn, Some(AuxTask::Depth), 300);
+        info.provenance = "trained on x".into();
+        let m: BTreeMap<_, _> = info.to_metadata().into_iter().collect();
+        assert_eq!(m.len(), keys::ALL.len());
+        assert_eq!(ModelInfo::from_metadata(&m).unwrap(), info);
+    }
+
+    #[test]
+    fn missing_and_bad_metadata_are_named() {
+        let mut m = meta();
+        m.remove(keys::NORMALISATION);
+        assert_eq!(ModelInfo::from_metadata(&m).unwrap_err(), ContractError::MissingMetadata(keys::NORMALISATION));
+        let mut m = meta();
+        m.insert(keys::CHANNEL_ORDER.into(), "bgr".into());
+        let e = ModelInfo::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains("grasp.channel_order") && e.contains("bgr") && e.contains("rgb"), "{e}");
+        let mut m = meta();
+        m.insert(keys::INPUT_SIZE.into(), "301".into());
+        assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("multiple of 4"));
+        let mut m = meta();
+        m.insert(keys::Q_SIGMA_PX.into(), "-1".into());
+        assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("grasp.q_sigma_px"));
+        let mut m = meta();
+        m.insert(keys::CONTRACT_VERSION.into(), "2".into());
+        assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("contract version 1"));
+    }
+
+    #[test]
+    fn readme_documents_every_key_and_output() {
+        let readme = include_str!("../README.md");
+        for k in keys::ALL.iter().chain(GRASP_OUTPUTS.iter()).chain([&AUX_OUTPUT, &INPUT_NAME]) {
+            assert!(readme.contains(&format!("`{k}`")), "models/README.md does not document `{k}`");
+        }
+        for v in [Normalisation::NAMES, ImageFit::NAMES, ChannelOrder::NAMES, ArchKind::NAMES, AuxTask::NAMES] {
+            for n in v {
+                assert!(readme.contains(&format!("`{n}`")), "models/README.md does not document value `{n}`");
+            }
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Writing and reading grasp-model ONNX files (opset 13), with the protobuf types `tract-onnx`
+//! exposes. No Python is involved at export time.
+
+use crate::arch::{Architecture, Branch, Layer};
+use crate::contract::{self, ContractError, ModelInfo, AUX_OUTPUT, GRASP_OUTPUTS, INPUT_NAME};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tract_onnx::pb;
+
+pub const OPSET: i64 = 13;
+/// ONNX IR version 7 goes with opset 13.
+pub const IR_VERSION: i64 = 7;
+const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
+
+/// One named parameter tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Parameters by name (names and shapes as [`Architecture::parameters`] lists them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamedWeights(pub BTreeMap<String, WeightTensor>);
+
+impl NamedWeights {
+    /// Uniform(−1/√fan_in, 1/√fan_in) weights from a seed — PyTorch's default Conv2d
+    /// initialisation — for tests and benchmarks that need a model without training.
+    pub fn random(arch: &Architecture, seed: u64) -> Self {
+        let mut state = seed;
+        let mut next = move || {
+            // splitmix64: tiny, seedable, and good enough for test weights.
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32
+        };
+        let mut map = BTreeMap::new();
+        for c in arch.convs() {
+            let bound = 1.0 / ((c.in_channels * c.kernel * c.kernel) as f32).sqrt();
+            for (name, shape) in [(c.weight_name(), c.weight_shape().to_vec()), (c.bias_name(), vec![c.out_channels])] {
+                let data = (0..shape.iter().product()).map(|_| (next() * 2.0 - 1.0) * bound).collect();
+                map.insert(name, WeightTensor { shape, data });
+            }
+        }
+        NamedWeights(map)
+    }
+
+    fn get(&self, name: &str, shape: &[usize]) -> Result<&WeightTensor, ExportError> {
+        let w = self.0.get(name).ok_or_else(|| ExportError::MissingWeight(name.to_string()))?;
+        if w.shape != shape || w.data.len() != shape.iter().product::<usize>() {
+            return Err(ExportError::WeightShape { name: name.to_string(), expected: shape.to_vec(), found: w.shape.clone() });
+        }
+        if let Some(i) = w.data.iter().position(|v| !v.is_finite()) {
+            return Err(ExportError::NonFinite { name: name.to_string(), index: i });
+        }
+        Ok(w)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ExportError {
+    #[error("weight `{0}` is missing")]
+    MissingWeight(String),
+    #[error("weight `{name}` has shape {found:?}, the architecture needs {expected:?}")]
+    WeightShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("weight `{name}` has a non-finite value at index {index}")]
+    NonFinite { name: String, index: usize },
+    #[error("metadata architecture `{meta}` does not match the exported architecture `{arch}`")]
+    ArchMismatch { meta: String, arch: String },
+    #[error("{0}")]
+    InputSize(String),
+}
+
+fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Ints as i32, ints: v.to_vec(), ..Default::default() }
+}
+fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i: v, ..Default::default() }
+}
+fn attr_str(name: &str, v: &str) -> pb::AttributeProto {
+    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::String as i32, s: v.as_bytes().to_vec(), ..Default::default() }
+}
+fn node(op: &str, name: String, inputs: Vec<String>, output: String, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto { op_type: op.into(), name, input: inputs, output: vec![output], attribute, ..Default::default() }
+}
+fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: shape.iter().map(|&d| d as i64).collect(),
+        data_type: FLOAT,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+fn value_info(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension, Dimension};
+    let dims = shape.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d as i64)), ..Default::default() }).collect();
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: FLOAT,
+                shape: Some(pb::TensorShapeProto { dim: dims }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Builds the graph for one branch, returning the name of its last value.
+struct GraphBuilder<'a> {
+    weights: &'a NamedWeights,
+    nodes: Vec<pb::NodeProto>,
+    initializers: Vec<pb::TensorProto>,
+    counter: usize,
+}
+
+impl GraphBuilder<'_> {
+    fn fresh(&mut self, what: &str) -> String {
+        self.counter += 1;
+        format!("{what}_{}", self.counter)
+    }
+
+    fn conv(&mut self, c: &crate::arch::ConvSpec, x: String, output: Option<&str>) -> Result<String, ExportError> {
+        for (name, shape) in [(c.weight_name(), c.weight_shape().to_vec()), (c.bias_name(), vec![c.out_channels])] {
+            let w = self.weights.get(&name, &shape)?;
+            self.initializers.push(float_tensor(&name, &shape, &w.data));
+        }
+        let (k, d, p) = (c.kernel as i64, c.dilation as i64, c.padding() as i64);
+        let conv_out = match (output, c.relu) {
+            (Some(o), false) => o.to_string(),
+            _ => format!("{}.out", c.name),
+        };
+        let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("pads", &[p, p, p, p]), attr_ints("dilations", &[d, d]), attr_ints("strides", &[1, 1]), attr_int("group", 1)];
+        self.nodes.push(node("Conv", c.name.clone(), vec![x, c.weight_name(), c.bias_name()], conv_out.clone(), attrs));
+        if !c.relu {
+            return Ok(conv_out);
+        }
+        let relu_out = output.map(str::to_string).unwrap_or_else(|| format!("{}.relu", c.name));
+        self.nodes.push(node("Relu", format!("{}.relu", c.name), vec![conv_out], relu_out.clone(), vec![]));
+        Ok(relu_out)
+    }
+
+    fn layers(&mut self, layers: &[Layer], mut x: String) -> Result<String, ExportError> {
+        for l in layers {
+            x = match l {
+                Layer::Conv(c) => self.conv(c, x, None)?,
+                Layer::MaxPool { size } => {
+                    let out = self.fresh("pool");
+                    let s = *size as i64;
+                    self.nodes.push(node("MaxPool", out.clone(), vec![x], out.clone(), vec![attr_ints("kernel_shape", &[s, s]), attr_ints("strides", &[s, s])]));
+                    out
+                }
+                Layer::Upsample2x => {
+                    let out = self.fresh("upsample");
+                    if !self.initializers.iter().any(|t| t.name == "upsample2x.scales") {
+                        self.initializers.push(float_tensor("upsample2x.scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
+                    }
+                    let attrs = vec![attr_str("mode", "linear"), attr_str("coordinate_transformation_mode", "half_pixel")];
+                    self.nodes.push(node("Resize", out.clone(), vec![x, String::new(), "upsample2x.scales".into()], out.clone(), attrs));
+                    out
+                }
+            };
+        }
+        Ok(x)
+    }
+
+    fn branch(&mut self, b: &Branch, x: String) -> Result<(), ExportError> {
+        let features = self.layers(&b.layers, x)?;
+        for h in &b.heads {
+            self.conv(&h.conv, features.clone(), Some(h.output))?;
+        }
+        Ok(())
+    }
+}
+
+/// Serialises `arch` with `weights` and `info`'s metadata into ONNX bytes. With `include_aux`
+/// false (the deployment default) the auxiliary branch is left out entirely.
+pub fn export(arch: &Architecture, weights: &NamedWeights, info: &ModelInfo, include_aux: bool) -> Result<Vec<u8>, ExportError> {
+    if info.architecture != arch.kind {
+        return Err(ExportError::ArchMismatch { meta: info.architecture.to_string(), arch: arch.kind.to_string() });
+    }
+    Architecture::check_input_size(info.input_size).map_err(ExportError::InputSize)?;
+    let mut g = GraphBuilder { weights, nodes: vec![], initializers: vec![], counter: 0 };
+    let shared = g.layers(&arch.shared, INPUT_NAME.to_string())?;
+    g.branch(&arch.grasp, shared.clone())?;
+    let mut outputs: Vec<&str> = GRASP_OUTPUTS.to_vec();
+    let aux_branch = arch.aux.as_ref().filter(|_| include_aux);
+    if let Some((_, b)) = aux_branch {
+        g.branch(b, shared)?;
+        outputs.push(AUX_OUTPUT);
+    }
+    let mut info = info.clone();
+    info.aux_task = arch.aux_task();
+    let graph = pb::GraphProto {
+        name: format!("grasp_{}", arch.kind),
+        node: g.nodes,
+        initializer: g.initializers,
+        input: vec![value_info(INPUT_NAME, &info.input_shape())],
+        output: outputs.iter().map(|o| value_info(o, &info.output_shape())).collect(),
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        producer_name: "grasp-edge".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        metadata_props: info.to_metadata().into_iter().map(|(key, value)| pb::StringStringEntryProto { key, value }).collect(),
+        ..Default::default()
+    };
+    Ok(model.encode_to_vec())
+}
+
+/// A parsed, contract-checked model file.
+#[derive(Debug, Clone)]
+pub struct GraspModelFile {
+    pub proto: pb::ModelProto,
+    pub info: ModelInfo,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("cannot read model file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("model file {path}: {source}")]
+    Contract { path: String, source: ContractError },
+}
+
+impl GraspModelFile {
+    pub fn read(path: &Path) -> Result<Self, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io { path: path.display().to_string(), source })?;
+        Self::from_bytes(&bytes).map_err(|source| ModelFileError::Contract { path: path.display().to_string(), source })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ContractError> {
+        let proto = pb::ModelProto::decode(bytes).map_err(|e| ContractError::NotOnnx(format!("protobuf decoding failed ({e}); is the file truncated?")))?;
+        let info = validate(&proto)?;
+        Ok(GraspModelFile { proto, info })
+    }
+
+    /// Names of the graph outputs, in file order.
+    pub fn output_names(&self) -> Vec<String> {
+        self.proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default()
+    }
+}
+
+fn shape_of(v: &pb::ValueInfoProto) -> Result<Vec<i64>, ContractError> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let Some(pb::TypeProto { value: Some(pb::type_proto::Value::TensorType(t)), .. }) = &v.r#type else {
+        return Err(ContractError::BadShape { name: v.name.clone(), found: vec![], expected: vec![] });
+    };
+    if t.elem_type != FLOAT {
+        return Err(ContractError::BadDtype { name: v.name.clone(), found: t.elem_type });
+    }
+    // A symbolic dimension reads as -1 and fails the comparison with the contract's fixed shape.
+    Ok(t.shape.as_ref().map(|s| s.dim.iter().map(|d| match d.value { Some(Value::DimValue(x)) => x, _ => -1 }).collect()).unwrap_or_default())
+}
+
+fn check_shape(v: &pb::ValueInfoProto, expected: [usize; 4]) -> Result<(), ContractError> {
+    let found = shape_of(v)?;
+    if found.iter().map(|&d| d as usize).ne(expected.iter().copied()) || found.iter().any(|&d| d < 0) {
+        return Err(ContractError::BadShape { name: v.name.clone(), found, expected: expected.to_vec() });
+    }
+    Ok(())
+}
+
+/// Checks a model against the contract and returns what its metadata says.
+pub fn validate(proto: &pb::ModelProto) -> Result<ModelInfo, ContractError> {
+    let meta: BTreeMap<String, String> = proto.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+    let graph = proto.graph.as_ref().ok_or(ContractError::NoGraph)?;
+    let mut info = ModelInfo::from_metadata(&meta)?;
+    let initializer_names: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !initializer_names.contains(i.name.as_str())).collect();
+    if inputs.len() != 1 || inputs[0].name != INPUT_NAME {
+        return Err(ContractError::BadInputs(inputs.iter().map(|i| i.name.clone()).collect()));
+    }
+    check_shape(inputs[0], info.input_shape())?;
+    let names: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    for o in &graph.output {
+        if !GRASP_OUTPUTS.contains(&o.name.as_str()) && o.name != AUX_OUTPUT {
+            return Err(ContractError::UnexpectedOutput(o.name.clone()));
+        }
+        check_shape(o, info.output_shape())?;
+    }
+    for required in GRASP_OUTPUTS {
+        if !names.iter().any(|n| n == required) {
+            return Err(ContractError::MissingOutput(required, names.clone()));
+        }
+    }
+    info.has_aux_output = names.iter().any(|n| n == contract::AUX_OUTPUT);
+    if info.has_aux_output && info.aux_task.is_none() {
+        return Err(ContractError::AuxWithoutTask);
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{ArchKind, AuxTask};
+
+    fn exported(include_aux: bool) -> Vec<u8> {
+        let arch = Architecture::mtgcnn(AuxTask::Depth);
+        let info = ModelInfo::new(ArchKind::MtgCnn, Some(AuxTask::Depth), 64);
+        export(&arch, &NamedWeights::random(&arch, 1), &info, include_aux).unwrap()
+    }
+
+    fn mutate(bytes: &[u8], f: impl FnOnce(&mut pb::ModelProto)) -> Result<GraspModelFile, ContractError> {
+        let mut p = pb::ModelProto::decode(bytes).unwrap();
+        f(&mut p);
+        GraspModelFile::from_bytes(&p.encode_to_vec())
+    }
+
+    #[test]
+    fn export_validates_with_and_without_aux() {
+        let m = GraspModelFile::from_bytes(&exported(true)).unwrap();
+        assert!(m.info.has_aux_output);
+        assert_eq!(m.output_names(), ["q", "cos", "sin", "width", "aux"]);
+        let m = GraspModelFile::from_bytes(&exported(false)).unwrap();
+        assert!(!m.info.has_aux_output);
+        assert_eq!(m.info.aux_task, Some(AuxTask::Depth));
+        let params: usize = m.proto.graph.as_ref().unwrap().initializer.iter().filter(|t| t.name != "upsample2x.scales").map(|t| t.dims.iter().product::<i64>() as usize).sum();
+        assert_eq!(params, Architecture::ggcnn().parameter_count());
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let bytes = exported(false);
+        let e = GraspModelFile::from_bytes(&bytes[..bytes.len() / 2]).unwrap_err();
+        assert!(matches!(e, ContractError::NotOnnx(_)), "{e}");
+        assert!(GraspModelFile::from_bytes(b"definitely not a protobuf \xff\xff\xff").is_err());
+        let e = mutate(&bytes, |p| p.graph.as_mut().unwrap().output.retain(|o| o.name != "sin")).unwrap_err();
+        assert!(e.to_string().contains("output `sin` is missing"), "{e}");
+        let e = mutate(&bytes, |p| p.metadata_props.retain(|m| m.key != contract::keys::WIDTH_SCALE_PX)).unwrap_err();
+        assert_eq!(e, ContractError::MissingMetadata(contract::keys::WIDTH_SCALE_PX));
+        let e = mutate(&bytes, |p| p.graph.as_mut().unwrap().input[0] = value_info("rgb", &[1, 3, 32, 32])).unwrap_err();
+        assert!(e.to_string().contains("[1, 3, 32, 32]") && e.to_string().contains("[1, 3, 64, 64]"), "{e}");
+        let e = mutate(&bytes, |p| p.graph.as_mut().unwrap().input[0].name = "image".into()).unwrap_err();
+        assert!(e.to_string().contains("image"), "{e}");
+        let e = mutate(&bytes, |p| p.graph = None).unwrap_err();
+        assert_eq!(e, ContractError::NoGraph);
+    }
+
+    #[test]
+    fn export_refuses_bad_weights() {
+        let arch = Architecture::ggcnn();
+        let info = ModelInfo::new(ArchKind::GgCnn, None, 64);
+        let mut w = NamedWeights::random(&arch, 3);
+        w.0.get_mut("grasp.up1.bias").unwrap().data[2] = f32::NAN;
+        assert!(matches!(export(&arch, &w, &info, false), Err(ExportError::NonFinite { .. })));
+        w.0.remove("shared.conv1.weight");
+        assert_eq!(export(&arch, &w, &info, false), Err(ExportError::MissingWeight("shared.conv1.weight".into())));
+    }
+}

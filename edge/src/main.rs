@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use grasp_edge::detector::{GraspDetector, StageTimes};
+use grasp_models::detector::GraspDetector;
 use grasp_models::{load_backend, BackendKind, BackendOptions, GraspModelFile};
 use std::path::PathBuf;
 
@@ -55,11 +55,18 @@ struct JsonGrasp {
 }
 
 #[derive(serde::Serialize)]
+struct JsonTimes {
+    pre: f64,
+    infer: f64,
+    post: f64,
+}
+
+#[derive(serde::Serialize)]
 struct JsonDetection<'a> {
     image: &'a str,
     backend: &'a str,
     grasps: Vec<JsonGrasp>,
-    ms: StageTimes,
+    ms: JsonTimes,
 }
 
 fn main() -> Result<()> {
@@ -80,7 +87,7 @@ fn main() -> Result<()> {
                         image: &path.display().to_string(),
                         backend: &backend_name,
                         grasps: grasps.iter().map(|g| JsonGrasp { x: g.x, y: g.y, angle: g.angle, width: g.width, quality: g.quality }).collect(),
-                        ms,
+                        ms: JsonTimes { pre: ms.pre, infer: ms.infer, post: ms.post },
                     };
                     println!("{}", serde_json::to_string(&line)?);
                 } else {

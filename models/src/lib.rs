@@ -1,13 +1,15 @@
 //! What a grasp model is, for every other crate of grasp-edge: the GG-CNN / MTG-CNN architectures
 //! as data ([`arch`]), the ONNX contract ([`contract`]) with a writer and a validating reader
 //! ([`onnx`]), inference backends chosen by name at run time ([`backend`]), image preprocessing
-//! ([`preprocess`]), decoding maps into grasps ([`decode`]) and the grasp success metric
+//! ([`preprocess`]), decoding maps into grasps ([`decode`]), the whole frame → grasps path
+//! ([`detector`]) and the grasp success metric
 //! ([`metric`]). Everything except the backends is pure computation without I/O.
 
 pub mod arch;
 pub mod backend;
 pub mod contract;
 pub mod decode;
+pub mod detector;
 pub mod metric;
 pub mod onnx;
 pub mod preprocess;

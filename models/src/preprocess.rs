@@ -1,118 +1,193 @@
-//! Turning a camera/image RGB buffer into the network input exactly as a model's metadata says,
-//! and mapping grasps back to the original image's pixels.
+//! Turning an image buffer into the network input exactly as a model's metadata says, and mapping
+//! grasps between the input and the original image.
 //!
-//! `center_crop`: the largest centred square is cropped and resized bilinearly (pixel centres
-//! aligned, as OpenCV's `INTER_LINEAR`) to S×S; `div255_sub_image_mean`: values / 255, then the mean
-//! of all S×S×3 values is subtracted. The resize and normalisation are fused and write into a
-//! caller-owned buffer so the edge loop does not allocate per frame.
+//! Geometry is one similarity transform ([`ImageTransform`]: scale, rotation, translation) used by
+//! both the edge binary (a plain centre crop) and training augmentation (crop, zoom, rotation), so
+//! images and their labels always move together.
+//!
+//! `center_crop`: the largest centred square is resized bilinearly (pixel centres aligned, as
+//! OpenCV's `INTER_LINEAR`) to S×S; `div255_sub_image_mean`: values / 255, then the mean of all
+//! S×S×3 values is subtracted. Resize and normalisation are fused and write into a caller-owned
+//! buffer so the edge loop does not allocate per frame.
 
 use crate::contract::{ImageFit, ModelInfo, Normalisation};
-use crate::decode::Grasp;
+use crate::decode::{wrap_half_turn, Grasp};
+use crate::metric::GraspRect;
 
-/// Where the model input sits in the original image: input pixel (x, y) ↔ image pixel
-/// (x0 + (x + 0.5)·scale − 0.5, y0 + (y + 0.5)·scale − 0.5).
+/// Output (network input) pixel q ↔ source image pixel p:
+/// q = out_center + scale · R(rotation) · (p − src_center), where R rotates counter-clockwise on
+/// screen (pixel y down) and `scale` is output pixels per source pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ImageMapping {
-    pub x0: f32,
-    pub y0: f32,
-    /// Image pixels per input pixel.
+pub struct ImageTransform {
     pub scale: f32,
+    pub rotation: f32,
+    pub src_center: (f32, f32),
+    pub out_center: (f32, f32),
 }
 
-impl ImageMapping {
-    pub fn center_crop(width: usize, height: usize, input_size: usize) -> Self {
-        let side = width.min(height);
-        ImageMapping {
-            x0: ((width - side) / 2) as f32,
-            y0: ((height - side) / 2) as f32,
-            scale: side as f32 / input_size as f32,
+impl ImageTransform {
+    /// The largest centred square of a `width × height` image onto `size × size` pixels.
+    pub fn center_crop(width: usize, height: usize, size: usize) -> Self {
+        let side = width.min(height) as f32;
+        ImageTransform {
+            scale: size as f32 / side,
+            rotation: 0.0,
+            src_center: (width as f32 / 2.0 - 0.5, height as f32 / 2.0 - 0.5),
+            out_center: (size as f32 / 2.0 - 0.5, size as f32 / 2.0 - 0.5),
         }
     }
 
-    pub fn to_image(&self, x: f32, y: f32) -> (f32, f32) {
-        (self.x0 + (x + 0.5) * self.scale - 0.5, self.y0 + (y + 0.5) * self.scale - 0.5)
+    /// Rotates a pixel-space vector counter-clockwise on screen by `a`.
+    fn rotate(a: f32, (dx, dy): (f32, f32)) -> (f32, f32) {
+        let (s, c) = a.sin_cos();
+        (c * dx + s * dy, -s * dx + c * dy)
     }
 
-    pub fn to_input(&self, x: f32, y: f32) -> (f32, f32) {
-        ((x - self.x0 + 0.5) / self.scale - 0.5, (y - self.y0 + 0.5) / self.scale - 0.5)
+    pub fn to_output(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = Self::rotate(self.rotation, (x - self.src_center.0, y - self.src_center.1));
+        (self.out_center.0 + self.scale * dx, self.out_center.1 + self.scale * dy)
     }
 
-    /// A grasp found in input pixels, in image pixels (angles are unchanged: the scale is uniform).
-    pub fn grasp_to_image(&self, g: &Grasp) -> Grasp {
-        let (x, y) = self.to_image(g.x, g.y);
-        Grasp { x, y, width: g.width * self.scale, ..*g }
+    pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = Self::rotate(-self.rotation, ((x - self.out_center.0) / self.scale, (y - self.out_center.1) / self.scale));
+        (self.src_center.0 + dx, self.src_center.1 + dy)
+    }
+
+    /// A grasp found in output pixels, in source pixels.
+    pub fn grasp_to_source(&self, g: &Grasp) -> Grasp {
+        let (x, y) = self.to_source(g.x, g.y);
+        Grasp { x, y, angle: wrap_half_turn(g.angle - self.rotation), width: g.width / self.scale, quality: g.quality }
+    }
+
+    /// A ground-truth rectangle in source pixels, in output pixels.
+    pub fn rect_to_output(&self, r: &GraspRect) -> GraspRect {
+        let (cx, cy) = self.to_output(r.cx as f32, r.cy as f32);
+        GraspRect {
+            cx: cx as f64,
+            cy: cy as f64,
+            angle: wrap_half_turn((r.angle + self.rotation as f64) as f32) as f64,
+            length: r.length * self.scale as f64,
+            jaw: r.jaw * self.scale as f64,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PreprocessError {
-    #[error("image buffer has {got} bytes, expected {width}×{height}×3 = {}", width * height * 3)]
-    BufferSize { width: usize, height: usize, got: usize },
+    #[error("image buffer has {got} bytes, expected {width}×{height}×{channels} = {}", width * height * channels)]
+    BufferSize { width: usize, height: usize, channels: usize, got: usize },
     #[error("image is empty ({width}×{height})")]
     Empty { width: usize, height: usize },
 }
 
-/// Writes the NCHW float input for `info` from a packed RGB8 image.
-pub fn preprocess_rgb8(info: &ModelInfo, rgb: &[u8], width: usize, height: usize, out: &mut Vec<f32>) -> Result<ImageMapping, PreprocessError> {
+fn check(len: usize, width: usize, height: usize, channels: usize) -> Result<(), PreprocessError> {
     if width == 0 || height == 0 {
         return Err(PreprocessError::Empty { width, height });
     }
-    if rgb.len() != width * height * 3 {
-        return Err(PreprocessError::BufferSize { width, height, got: rgb.len() });
+    if len != width * height * channels {
+        return Err(PreprocessError::BufferSize { width, height, channels, got: len });
     }
-    let s = info.input_size;
-    let mapping = match info.image_fit {
-        ImageFit::CenterCrop => ImageMapping::center_crop(width, height, s),
-    };
-    out.resize(3 * s * s, 0.0);
-    let plane = s * s;
+    Ok(())
+}
+
+/// Resamples an interleaved `channels`-channel image through `t` into planar `out`
+/// (`channels × size × size`), bilinear, borders clamped; `f` converts each source value.
+pub fn resample_planar<T: Copy>(t: &ImageTransform, src: &[T], width: usize, height: usize, channels: usize, size: usize, out: &mut Vec<f32>, f: impl Fn(T) -> f32) -> Result<(), PreprocessError> {
+    check(src.len(), width, height, channels)?;
+    let plane = size * size;
+    out.resize(channels * plane, 0.0);
     let (xmax, ymax) = ((width - 1) as f32, (height - 1) as f32);
-    let mut sum = 0.0f64;
-    for oy in 0..s {
-        let (_, sy) = mapping.to_image(0.0, oy as f32);
-        let sy = sy.clamp(0.0, ymax);
-        let (y0, fy) = (sy.floor() as usize, sy.fract());
-        let y1 = (y0 + 1).min(height - 1);
-        for ox in 0..s {
-            let (sx, _) = mapping.to_image(ox as f32, 0.0);
-            let sx = sx.clamp(0.0, xmax);
-            let (x0, fx) = (sx.floor() as usize, sx.fract());
-            let x1 = (x0 + 1).min(width - 1);
-            for c in 0..3 {
-                let px = |x: usize, y: usize| rgb[(y * width + x) * 3 + c] as f32;
-                let top = px(x0, y0) * (1.0 - fx) + px(x1, y0) * fx;
-                let bottom = px(x0, y1) * (1.0 - fx) + px(x1, y1) * fx;
-                let v = (top * (1.0 - fy) + bottom * fy) / 255.0;
-                out[c * plane + oy * s + ox] = v;
-                sum += v as f64;
+    for oy in 0..size {
+        for ox in 0..size {
+            let (sx, sy) = t.to_source(ox as f32, oy as f32);
+            let (sx, sy) = (sx.clamp(0.0, xmax), sy.clamp(0.0, ymax));
+            let (x0, y0) = (sx as usize, sy as usize);
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
+            for c in 0..channels {
+                let px = |x: usize, y: usize| f(src[(y * width + x) * channels + c]);
+                let top = px(x0, y0) + (px(x1, y0) - px(x0, y0)) * fx;
+                let bottom = px(x0, y1) + (px(x1, y1) - px(x0, y1)) * fx;
+                out[c * plane + oy * size + ox] = top + (bottom - top) * fy;
             }
         }
     }
+    Ok(())
+}
+
+/// Applies the model's normalisation in place to a planar RGB input with values in [0, 255].
+pub fn normalise(info: &ModelInfo, input: &mut [f32]) {
     match info.normalisation {
         Normalisation::Div255SubImageMean => {
-            let mean = (sum / (3 * plane) as f64) as f32;
-            out.iter_mut().for_each(|v| *v -= mean);
+            let mean = input.iter().map(|&v| v as f64).sum::<f64>() / input.len().max(1) as f64 / 255.0;
+            let mean = mean as f32;
+            input.iter_mut().for_each(|v| *v = *v / 255.0 - mean);
         }
     }
-    Ok(mapping)
+}
+
+/// Writes the NCHW float input for `info` from a packed RGB8 image; returns the transform from the
+/// image to the input.
+pub fn preprocess_rgb8(info: &ModelInfo, rgb: &[u8], width: usize, height: usize, out: &mut Vec<f32>) -> Result<ImageTransform, PreprocessError> {
+    check(rgb.len(), width, height, 3)?;
+    let t = match info.image_fit {
+        ImageFit::CenterCrop => ImageTransform::center_crop(width, height, info.input_size),
+    };
+    resample_planar(&t, rgb, width, height, 3, info.input_size, out, |v| v as f32)?;
+    normalise(info, out);
+    Ok(t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::arch::ArchKind;
+    use proptest::prelude::*;
 
     #[test]
-    fn mapping_round_trips_and_centres() {
-        let m = ImageMapping::center_crop(640, 480, 300);
-        assert_eq!((m.x0, m.y0), (80.0, 0.0));
-        assert!((m.scale - 1.6).abs() < 1e-6);
-        let (x, y) = m.to_image(149.5, 149.5); // the input's centre
-        assert!((x - 320.0 + 0.5).abs() < 1e-3 && (y - 240.0 + 0.5).abs() < 1e-3, "{x} {y}");
-        let (ix, iy) = m.to_input(m.to_image(12.0, 250.0).0, m.to_image(12.0, 250.0).1);
-        assert!((ix - 12.0).abs() < 1e-4 && (iy - 250.0).abs() < 1e-4);
-        let g = m.grasp_to_image(&Grasp { x: 0.0, y: 0.0, angle: 0.4, width: 10.0, quality: 0.9 });
-        assert!((g.width - 16.0).abs() < 1e-5 && g.angle == 0.4);
+    fn center_crop_geometry() {
+        let t = ImageTransform::center_crop(640, 480, 300);
+        // Input centre ↔ image centre; input corners ↔ the crop's corners (80, 0) and (560, 480).
+        let (x, y) = t.to_source(149.5, 149.5);
+        assert!((x - 319.5).abs() < 1e-3 && (y - 239.5).abs() < 1e-3, "{x} {y}");
+        let (x, y) = t.to_source(-0.5, -0.5);
+        assert!((x - 79.5).abs() < 1e-3 && (y + 0.5).abs() < 1e-3, "{x} {y}");
+        let g = t.grasp_to_source(&Grasp { x: 0.0, y: 0.0, angle: 0.4, width: 10.0, quality: 0.9 });
+        assert!((g.width - 16.0).abs() < 1e-4 && (g.angle - 0.4).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rotation_is_counter_clockwise_on_screen() {
+        let t = ImageTransform { scale: 1.0, rotation: std::f32::consts::FRAC_PI_2, src_center: (0.0, 0.0), out_center: (0.0, 0.0) };
+        // A point to the right of the centre ends up above it (smaller y) after +90°.
+        let (x, y) = t.to_output(10.0, 0.0);
+        assert!(x.abs() < 1e-5 && (y + 10.0).abs() < 1e-5, "{x} {y}");
+    }
+
+    proptest! {
+        /// Labels move with the image: transforming a rectangle equals transforming its corners.
+        #[test]
+        fn rectangles_round_trip_through_the_transform(
+            scale in 0.3f32..3.0, rotation in -3.2f32..3.2, sx in 0f32..500.0, sy in 0f32..500.0,
+            cx in 0f64..400.0, cy in 0f64..400.0, angle in -1.5f64..1.5, length in 5f64..100.0, jaw in 3f64..50.0,
+        ) {
+            let t = ImageTransform { scale, rotation, src_center: (sx, sy), out_center: (150.0, 150.0) };
+            let r = GraspRect { cx, cy, angle, length, jaw };
+            let moved = t.rect_to_output(&r);
+            let corners = r.corners().map(|(x, y)| { let (u, v) = t.to_output(x as f32, y as f32); (u as f64, v as f64) });
+            let from_corners = GraspRect::from_corners(corners);
+            prop_assert!((moved.cx - from_corners.cx).abs() < 1e-2 && (moved.cy - from_corners.cy).abs() < 1e-2);
+            prop_assert!(crate::metric::angle_difference(moved.angle, from_corners.angle) < 1e-4);
+            prop_assert!((moved.length - from_corners.length).abs() < 1e-2 * length.max(1.0));
+            prop_assert!((moved.jaw - from_corners.jaw).abs() < 1e-2 * jaw.max(1.0));
+            let (bx, by) = t.to_source(t.to_output(cx as f32, cy as f32).0, t.to_output(cx as f32, cy as f32).1);
+            prop_assert!((bx as f64 - cx).abs() < 1e-2 && (by as f64 - cy).abs() < 1e-2);
+            // And back: a grasp at the moved rectangle maps to the original.
+            let g = Grasp { x: moved.cx as f32, y: moved.cy as f32, angle: moved.angle as f32, width: moved.length as f32, quality: 1.0 };
+            let back = t.grasp_to_source(&g);
+            prop_assert!(crate::metric::angle_difference(back.angle as f64, angle) < 1e-4);
+            prop_assert!((back.width as f64 - length).abs() < 1e-2 * length);
+        }
     }
 
     #[test]
@@ -127,8 +202,8 @@ mod tests {
             }
         }
         let mut out = vec![];
-        let m = preprocess_rgb8(&info, &img, w, h, &mut out).unwrap();
-        assert_eq!(m.x0, 4.0);
+        let t = preprocess_rgb8(&info, &img, w, h, &mut out).unwrap();
+        assert!((t.to_source(0.0, 0.0).0 - 4.0).abs() < 1e-5);
         assert_eq!(out.len(), 3 * 64);
         let mean: f32 = out.iter().sum::<f32>() / out.len() as f32;
         assert!(mean.abs() < 1e-6);

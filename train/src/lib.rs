@@ -1,5 +1,17 @@
-//! Desktop training for grasp-edge (tch / libtorch): the GG-CNN and MTG-CNN networks built from the
-//! architecture data of `grasp-models`, so that what is trained is exactly what is exported, and
-//! the export of trained weights into a contract-conforming ONNX grasp model.
+//! Desktop training for grasp-edge (tch / libtorch), the paper's whole method: datasets in the
+//! Cornell and Jacquard layouts and a synthetic scene generator ([`dataset`], [`synth`]), ground
+//! truth maps ([`gt`]), augmentation ([`augment`]), object-wise folds ([`split`]), GG-CNN and
+//! MTG-CNN built from the architecture data of `grasp-models` ([`net`]) so the trained net and the
+//! exported ONNX cannot drift, the plain and positional losses ([`loss`]), training with
+//! validation and export ([`fit`]), cross-validation for Table I ([`cv`]) and plots ([`report`]).
 
+pub mod augment;
+pub mod cv;
+pub mod dataset;
+pub mod fit;
+pub mod gt;
+pub mod loss;
 pub mod net;
+pub mod report;
+pub mod split;
+pub mod synth;

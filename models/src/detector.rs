@@ -1,9 +1,10 @@
 //! One frame → grasps: preprocess as the model's metadata says, infer, decode, map back to the
-//! frame's pixels. Buffers are owned and reused, so steady-state frames do not allocate here.
+//! frame's pixels. The edge binary and `grasp-train eval` both detect through this, so a model is
+//! evaluated exactly as it runs on the robot. Buffers are owned and reused, so steady-state frames do not allocate here.
 
-use grasp_models::decode::{DecodeParams, Decoder, Grasp, GraspMaps};
-use grasp_models::preprocess::{preprocess_rgb8, PreprocessError};
-use grasp_models::{BackendError, InferenceBackend};
+use crate::backend::{BackendError, InferenceBackend};
+use crate::decode::{DecodeParams, Decoder, Grasp, GraspMaps};
+use crate::preprocess::{preprocess_rgb8, PreprocessError};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +16,7 @@ pub enum DetectError {
 }
 
 /// Milliseconds spent in each stage of one detection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageTimes {
     pub pre: f64,
     pub infer: f64,
@@ -51,7 +52,7 @@ impl GraspDetector {
         self.backend.name()
     }
 
-    pub fn info(&self) -> &grasp_models::ModelInfo {
+    pub fn info(&self) -> &crate::ModelInfo {
         self.backend.info()
     }
 
@@ -68,7 +69,7 @@ impl GraspDetector {
             log::warn!("{dropped} grasp candidate(s) dropped: the model produced non-finite values");
         }
         for g in self.grasps.iter_mut() {
-            *g = mapping.grasp_to_image(g);
+            *g = mapping.grasp_to_source(g);
         }
         let t3 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;

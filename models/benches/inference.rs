@@ -1,0 +1,150 @@
+//! Inference benchmark: our CPU backends (tract; torch-on-CPU with `--features torch`) against
+//! onnxruntime on the same GG-CNN-shaped 300×300 ONNX file, same thread counts, same run.
+//! Also a per-layer profile: the graph is cut after each layer and every prefix is timed in both
+//! runtimes, so the difference between consecutive prefixes is the layer's cost.
+//!
+//! Run: `source scripts/env.sh && cargo bench -p grasp-models --features torch --bench inference`
+//! (RUNS=n to change the repetitions). Writes `target/bench-inference.md`.
+
+use grasp_models::arch::Architecture;
+use grasp_models::contract::ModelInfo;
+use grasp_models::onnx::{export, GraspModelFile, NamedWeights};
+use grasp_models::{load_backend, BackendKind, BackendOptions, GraspMaps};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    median((0..runs).map(|_| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1e3
+    }).collect())
+}
+
+fn onnxruntime(threads: usize, runs: usize, models: &[PathBuf]) -> Option<BTreeMap<String, f64>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = root.join(".venv/bin/python");
+    let py = if venv.exists() { venv } else { "python3".into() };
+    let out = std::process::Command::new(py)
+        .arg(root.join("scripts/bench_onnxruntime.py"))
+        .arg(threads.to_string())
+        .arg(runs.to_string())
+        .args(models)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("onnxruntime unavailable: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(v.as_object()?.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect())
+}
+
+/// The full model with its outputs replaced by one intermediate value.
+fn prefix_model(proto: &pb::ModelProto, value: &str) -> pb::ModelProto {
+    let mut p = proto.clone();
+    let g = p.graph.as_mut().unwrap();
+    let mut out = g.output[0].clone();
+    out.name = value.into();
+    if let Some(pb::TypeProto { value: Some(pb::type_proto::Value::TensorType(t)), .. }) = out.r#type.as_mut() {
+        t.shape = None;
+    }
+    g.output = vec![out];
+    p
+}
+
+fn tract_ms(proto: &pb::ModelProto, threads: usize, runs: usize) -> f64 {
+    let plan = tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .unwrap()
+        .with_input_fact(0, f32::fact([1, 3, 300, 300]).into())
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let x = Tensor::from_shape(&[1, 3, 300, 300], &vec![0.1f32; 3 * 300 * 300]).unwrap();
+    let ex = tract_linalg::multithread::Executor::multithread(threads);
+    time_ms(runs, || {
+        tract_linalg::multithread::multithread_tract_scope(ex.clone(), || plan.run(tvec!(x.clone().into_tvalue())).unwrap());
+    })
+}
+
+fn main() {
+    let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-inference");
+    std::fs::create_dir_all(&dir).unwrap();
+    let arch = Architecture::ggcnn();
+    let info = ModelInfo::new(arch.kind, None, 300);
+    let bytes = export(&arch, &NamedWeights::random(&arch, 1), &info, false).unwrap();
+    let model_path = dir.join("ggcnn-300.onnx");
+    std::fs::write(&model_path, &bytes).unwrap();
+    let file = GraspModelFile::from_bytes(&bytes).unwrap();
+    let x: Vec<f32> = (0..3 * 300 * 300).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
+
+    let mut report = String::from("## Whole model (GG-CNN, 1×3×300×300, median ms per frame)\n\n| backend | 1 thread | 2 threads | ratio to onnxruntime (2 threads) |\n| --- | --- | --- | --- |\n");
+    let ort: Vec<Option<BTreeMap<String, f64>>> = [1, 2].iter().map(|&t| onnxruntime(t, runs, std::slice::from_ref(&model_path))).collect();
+    let ort_ms: Vec<Option<f64>> = ort.iter().map(|m| m.as_ref().map(|m| m[&model_path.display().to_string()])).collect();
+    let mut rows: Vec<(String, [f64; 2])> = vec![];
+    let mut kinds = vec![BackendKind::Tract];
+    if cfg!(feature = "torch") {
+        kinds.push(BackendKind::Torch);
+    }
+    for kind in kinds {
+        let mut per_threads = [0.0; 2];
+        let mut name = String::new();
+        for (i, threads) in [1usize, 2].into_iter().enumerate() {
+            #[cfg(feature = "torch")]
+            tch::set_num_threads(threads as i32);
+            let mut b = load_backend(kind, &file, &BackendOptions { threads: Some(threads) }).unwrap();
+            name = b.name();
+            let mut maps = GraspMaps::zeros(300, false);
+            per_threads[i] = time_ms(runs, || b.infer(&x, &mut maps).unwrap());
+        }
+        rows.push((name, per_threads));
+    }
+    if let (Some(a), Some(b)) = (ort_ms[0], ort_ms[1]) {
+        rows.push(("onnxruntime (peer)".into(), [a, b]));
+    }
+    for (name, [a, b]) in &rows {
+        let ratio = ort_ms[1].map(|o| format!("{:.2}×", b / o)).unwrap_or("n/a".into());
+        report += &format!("| {name} | {a:.1} | {b:.1} | {ratio} |\n");
+    }
+
+    // Per-layer profile, 1 thread.
+    let cuts: Vec<String> = file.proto.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type != "Conv" || !file.proto.graph.as_ref().unwrap().node.iter().any(|m| m.op_type == "Relu" && m.input[0] == n.output[0])).map(|n| n.output[0].clone()).collect();
+    let mut paths = vec![];
+    let mut tract_cum = vec![];
+    for (i, c) in cuts.iter().enumerate() {
+        let p = prefix_model(&file.proto, c);
+        let path = dir.join(format!("prefix-{i:02}.onnx"));
+        std::fs::write(&path, p.encode_to_vec()).unwrap();
+        tract_cum.push(tract_ms(&p, 1, runs));
+        paths.push(path);
+    }
+    let ort_cum = onnxruntime(1, runs, &paths);
+    report += "\n## Per layer, 1 thread (ms; difference of consecutive graph prefixes)\n\n| after | tract | onnxruntime |\n| --- | --- | --- |\n";
+    for (i, c) in cuts.iter().enumerate() {
+        let prev = |v: &[f64]| if i == 0 { 0.0 } else { v[i - 1] };
+        let t = tract_cum[i] - prev(&tract_cum);
+        let o = ort_cum.as_ref().map(|m| {
+            let cum: Vec<f64> = paths.iter().map(|p| m[&p.display().to_string()]).collect();
+            format!("{:.1}", cum[i] - prev(&cum))
+        });
+        report += &format!("| {c} | {t:.1} | {} |\n", o.unwrap_or("n/a".into()));
+    }
+    println!("{report}");
+    std::fs::write(dir.join("../bench-inference.md"), &report).unwrap();
+}

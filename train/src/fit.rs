@@ -1,0 +1,401 @@
+//! Training: Adam on batches of augmented views, the paper's losses, validation success under the
+//! grasp metric each epoch, checkpoints (last and best), resume, metrics files, the Fig. 6 plot,
+//! and the export of the best weights as a contract-conforming ONNX model.
+
+use crate::augment::Augment;
+use crate::dataset::{load, scan, DatasetError, DatasetSpec, Sample, SampleRef};
+use crate::gt::{prepare, Prepared};
+use crate::loss::{loss, LossKind, Targets};
+use crate::net::{named_weights, GraspNet};
+use crate::split::{split, Split, SplitMode};
+use anyhow::{bail, Context, Result};
+use grasp_models::arch::{ArchKind, Architecture, AuxTask};
+use grasp_models::contract::ModelInfo;
+use grasp_models::decode::{Decoder, GraspMaps};
+use grasp_models::metric::{grasp_succeeds, IouMode};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::OptimizerConfig;
+use tch::{Device, Kind, Tensor};
+
+/// Samples decoded once are kept up to this many bytes (the full Jacquard set is far larger).
+const CACHE_BYTES: usize = 2 << 30;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FitConfig {
+    pub datasets: Vec<String>,
+    pub arch: String,
+    pub aux: Option<String>,
+    pub loss: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub input_size: usize,
+    pub fold: usize,
+    pub split: String,
+    pub seed: u64,
+    pub max_samples: Option<usize>,
+    pub augment: bool,
+    pub export_aux: bool,
+}
+
+impl FitConfig {
+    pub fn architecture(&self) -> Result<Architecture> {
+        let kind: ArchKind = self.arch.parse().map_err(anyhow::Error::msg)?;
+        let aux = self.aux.as_deref().map(str::parse::<AuxTask>).transpose().map_err(anyhow::Error::msg)?;
+        Architecture::new(kind, aux).map_err(anyhow::Error::msg)
+    }
+    pub fn loss_kind(&self) -> Result<LossKind> {
+        self.loss.parse().map_err(anyhow::Error::msg)
+    }
+    pub fn split_mode(&self) -> Result<SplitMode> {
+        self.split.parse().map_err(anyhow::Error::msg)
+    }
+    pub fn specs(&self) -> Result<Vec<DatasetSpec>> {
+        self.datasets.iter().map(|s| s.parse::<DatasetSpec>().map_err(anyhow::Error::msg)).collect()
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub loss_q: f64,
+    pub loss_cos: f64,
+    pub loss_sin: f64,
+    pub loss_width: f64,
+    pub loss_aux: f64,
+    /// Fraction of training samples that had a target for the auxiliary loss.
+    pub aux_target_fraction: f64,
+    pub val_success: f64,
+    pub val_images: usize,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunState {
+    config: FitConfig,
+    epochs_done: usize,
+    best_epoch: usize,
+    best_val_success: f64,
+    history: Vec<EpochMetrics>,
+}
+
+/// Decoded samples by index, cached while under [`CACHE_BYTES`].
+pub struct SampleStore {
+    pub refs: Vec<SampleRef>,
+    cache: HashMap<usize, Sample>,
+    cached_bytes: usize,
+    scratch: Option<Sample>,
+}
+
+impl SampleStore {
+    pub fn open(specs: &[DatasetSpec], max_samples: Option<usize>, seed: u64) -> Result<Self> {
+        let mut refs = vec![];
+        for s in specs {
+            let found = scan(s)?;
+            log::info!("{} {}: {} samples", s.kind, s.path.display(), found.len());
+            refs.extend(found);
+        }
+        if let Some(n) = max_samples.filter(|&n| n < refs.len()) {
+            // Keep whole objects, chosen at random but reproducibly, so the split stays object-wise.
+            let mut objects: Vec<String> = refs.iter().map(|r| format!("{}:{}", r.kind, r.object_id)).collect();
+            objects.sort();
+            objects.dedup();
+            objects.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+            let mut keep = std::collections::HashSet::new();
+            let mut count = 0;
+            for o in objects {
+                if count >= n {
+                    break;
+                }
+                count += refs.iter().filter(|r| format!("{}:{}", r.kind, r.object_id) == o).count();
+                keep.insert(o);
+            }
+            refs.retain(|r| keep.contains(&format!("{}:{}", r.kind, r.object_id)));
+        }
+        if refs.is_empty() {
+            bail!("no samples to train on");
+        }
+        Ok(SampleStore { refs, cache: HashMap::new(), cached_bytes: 0, scratch: None })
+    }
+
+    pub fn get(&mut self, i: usize) -> Result<&Sample, DatasetError> {
+        if self.cache.contains_key(&i) {
+            return Ok(&self.cache[&i]);
+        }
+        let s = load(&self.refs[i])?;
+        let bytes = s.rgb.len() + 4 * (s.depth.as_ref().map_or(0, Vec::len) + s.mask.as_ref().map_or(0, Vec::len));
+        if self.cached_bytes + bytes <= CACHE_BYTES {
+            self.cached_bytes += bytes;
+            return Ok(self.cache.entry(i).or_insert(s));
+        }
+        Ok(self.scratch.insert(s))
+    }
+}
+
+/// Stacks prepared views into a batch on `device`.
+pub fn batch_tensors(items: &[&Prepared], size: usize, device: Device) -> (Tensor, Targets) {
+    let n = items.len() as i64;
+    let s = size as i64;
+    let cat = |f: &dyn Fn(&Prepared) -> &[f32]| -> Vec<f32> { items.iter().flat_map(|p| f(p).iter().copied()).collect() };
+    let map = |v: Vec<f32>| Tensor::from_slice(&v).reshape([n, 1, s, s]).to_device(device);
+    let zeros = vec![0.0; size * size];
+    let input = Tensor::from_slice(&cat(&|p| &p.input)).reshape([n, 3, s, s]).to_device(device);
+    let targets = Targets {
+        q: map(cat(&|p| &p.q)),
+        cos: map(cat(&|p| &p.cos)),
+        sin: map(cat(&|p| &p.sin)),
+        width: map(cat(&|p| &p.width)),
+        aux: map(items.iter().flat_map(|p| p.aux.as_ref().unwrap_or(&zeros).iter().copied()).collect()),
+        aux_present: Tensor::from_slice(&items.iter().map(|p| p.aux.is_some() as i32 as f32).collect::<Vec<_>>()).to_device(device),
+    };
+    (input, targets)
+}
+
+/// Per-image outcome of an evaluation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageResult {
+    pub image: String,
+    pub success: bool,
+    pub grasp: Option<[f32; 5]>,
+}
+
+/// Success rate of `net` on prepared (unaugmented) views, decoding exactly as the edge binary.
+pub fn evaluate_net(net: &GraspNet, views: &[(String, Prepared)], info: &ModelInfo, device: Device, batch: usize) -> Vec<ImageResult> {
+    let size = info.input_size;
+    let mut decoder = Decoder::new(info.decode.clone());
+    let mut maps = GraspMaps::zeros(size, false);
+    let mut grasps = vec![];
+    let mut out = vec![];
+    let _guard = tch::no_grad_guard();
+    for chunk in views.chunks(batch.max(1)) {
+        let items: Vec<&Prepared> = chunk.iter().map(|(_, p)| p).collect();
+        let (input, _) = batch_tensors(&items, size, device);
+        let o = net.forward(&input);
+        let (q, c, s, w) = (batch_to_host(&o.q), batch_to_host(&o.cos), batch_to_host(&o.sin), batch_to_host(&o.width));
+        for (k, (name, p)) in chunk.iter().enumerate() {
+            let r = k * size * size..(k + 1) * size * size;
+            maps.q.copy_from_slice(&q[r.clone()]);
+            maps.cos.copy_from_slice(&c[r.clone()]);
+            maps.sin.copy_from_slice(&s[r.clone()]);
+            maps.width.copy_from_slice(&w[r]);
+            decoder.decode(&maps, 1, &mut grasps);
+            let g = grasps.first();
+            out.push(ImageResult {
+                image: name.clone(),
+                success: g.is_some_and(|g| grasp_succeeds(g, &p.rects, IouMode::Exact)),
+                grasp: g.map(|g| [g.x, g.y, g.angle, g.width, g.quality]),
+            });
+        }
+    }
+    out
+}
+
+pub fn success_percent(results: &[ImageResult]) -> f64 {
+    100.0 * results.iter().filter(|r| r.success).count() as f64 / results.len().max(1) as f64
+}
+
+/// What a finished run leaves behind.
+pub struct FitOutcome {
+    pub history: Vec<EpochMetrics>,
+    pub best_epoch: usize,
+    pub best_val_success: f64,
+    pub split: Split,
+    pub onnx: PathBuf,
+}
+
+pub struct Fitter {
+    pub config: FitConfig,
+    pub out: PathBuf,
+    pub device: Device,
+    pub resume: bool,
+    /// Show a progress bar (off in tests and nested runs).
+    pub progress: bool,
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Fitter {
+    pub fn run(&self) -> Result<FitOutcome> {
+        let cfg = &self.config;
+        let arch = cfg.architecture()?;
+        let loss_kind = cfg.loss_kind()?;
+        Architecture::check_input_size(cfg.input_size).map_err(anyhow::Error::msg)?;
+        std::fs::create_dir_all(&self.out).with_context(|| format!("creating {}", self.out.display()))?;
+        let mut store = SampleStore::open(&cfg.specs()?, cfg.max_samples, cfg.seed)?;
+        let split = split(&store.refs, cfg.fold, cfg.split_mode()?, cfg.seed);
+        if split.train.is_empty() || split.val.is_empty() {
+            bail!("{} samples are too few to split into training and validation (fold {})", store.refs.len(), cfg.fold);
+        }
+        log::info!("split (fold {}, {}): {} train, {} val, {} test", cfg.fold, cfg.split, split.train.len(), split.val.len(), split.test.len());
+        let info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
+        let aux = arch.aux_task();
+
+        tch::manual_seed(cfg.seed as i64);
+        let mut vs = tch::nn::VarStore::new(self.device);
+        let net = GraspNet::new(&vs, &arch);
+        let state_path = self.out.join("state.json");
+        let mut state = RunState { config: cfg.clone(), epochs_done: 0, best_epoch: 0, best_val_success: -1.0, history: vec![] };
+        if self.resume && state_path.exists() {
+            let s: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path)?).with_context(|| format!("reading {}", state_path.display()))?;
+            vs.load(self.out.join("last.ot")).with_context(|| format!("loading {}", self.out.join("last.ot").display()))?;
+            log::info!("resuming after epoch {} (best {:.1}% at epoch {}); Adam's moments restart from zero", s.epochs_done, s.best_val_success, s.best_epoch);
+            state = RunState { config: cfg.clone(), ..s };
+        }
+        let mut opt = tch::nn::Adam::default().build(&vs, cfg.learning_rate)?;
+
+        let val_views = center_views(&mut store, &split.val, &info)?;
+        let augment = if cfg.augment { Augment::default() } else { Augment::NONE };
+        let batches_per_epoch = split.train.len().div_ceil(cfg.batch_size);
+
+        for epoch in state.epochs_done + 1..=cfg.epochs {
+            let started = Instant::now();
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
+            let mut order = split.train.clone();
+            order.shuffle(&mut rng);
+            let bar = if self.progress { indicatif::ProgressBar::new(batches_per_epoch as u64) } else { indicatif::ProgressBar::hidden() };
+            bar.set_style(indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ETA {eta}").expect("valid template").progress_chars("=> "));
+            bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+            let (mut sums, mut aux_targets, mut seen) = ([0.0f64; 6], 0usize, 0usize);
+            for chunk in order.chunks(cfg.batch_size) {
+                let mut items = Vec::with_capacity(chunk.len());
+                for &i in chunk {
+                    let s = store.get(i)?;
+                    let t = augment.random_view(&mut rng, s.width, s.height, cfg.input_size);
+                    items.push(prepare(s, &t, &info, aux));
+                }
+                aux_targets += items.iter().filter(|p| p.aux.is_some()).count();
+                let refs: Vec<&Prepared> = items.iter().collect();
+                let (input, targets) = batch_tensors(&refs, cfg.input_size, self.device);
+                let out = net.forward(&input);
+                let l = loss(loss_kind, &out, &targets);
+                let total = l.total.double_value(&[]);
+                if !total.is_finite() {
+                    bail!("the loss became {total} at epoch {epoch} (q {} cos {} sin {} width {} aux {}); the last good checkpoint is {}", l.q, l.cos, l.sin, l.width, l.aux, self.out.join("last.ot").display());
+                }
+                opt.backward_step(&l.total);
+                let n = chunk.len() as f64;
+                for (s, v) in sums.iter_mut().zip([total, l.q, l.cos, l.sin, l.width, l.aux]) {
+                    *s += v * n;
+                }
+                seen += chunk.len();
+                let rate = seen as f64 / started.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {:.4} {rate:.1} img/s", sums[0] / seen as f64));
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            let train_seconds = started.elapsed().as_secs_f64();
+            let results = evaluate_net(&net, &val_views, &info, self.device, cfg.batch_size);
+            let val_success = success_percent(&results);
+            let m = EpochMetrics {
+                epoch,
+                train_loss: sums[0] / seen as f64,
+                loss_q: sums[1] / seen as f64,
+                loss_cos: sums[2] / seen as f64,
+                loss_sin: sums[3] / seen as f64,
+                loss_width: sums[4] / seen as f64,
+                loss_aux: sums[5] / seen as f64,
+                aux_target_fraction: if aux.is_some() { aux_targets as f64 / seen as f64 } else { 0.0 },
+                val_success,
+                val_images: results.len(),
+                seconds: started.elapsed().as_secs_f64(),
+                images_per_second: seen as f64 / train_seconds,
+            };
+            log::info!(
+                "epoch {epoch}/{}: loss {:.4} (q {:.4} cos {:.4} sin {:.4} width {:.4} aux {:.4}, aux targets {:.0}%), val success {:.1}% of {}, {:.1} img/s",
+                cfg.epochs, m.train_loss, m.loss_q, m.loss_cos, m.loss_sin, m.loss_width, m.loss_aux, 100.0 * m.aux_target_fraction, m.val_success, m.val_images, m.images_per_second
+            );
+            vs.save(self.out.join("last.ot"))?;
+            if val_success > state.best_val_success {
+                state.best_val_success = val_success;
+                state.best_epoch = epoch;
+                vs.save(self.out.join("best.ot"))?;
+            }
+            state.epochs_done = epoch;
+            state.history.push(m);
+            std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+            self.write_metrics(&state.history)?;
+        }
+
+        // Export the best weights.
+        if self.out.join("best.ot").exists() {
+            vs.load(self.out.join("best.ot"))?;
+        }
+        let mut info = info;
+        info.provenance = serde_json::json!({
+            "tool": format!("grasp-train {}", env!("CARGO_PKG_VERSION")),
+            "commit": git_commit(),
+            "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "config": cfg,
+            "best_epoch": state.best_epoch,
+            "val_success_percent": state.best_val_success,
+            "train_samples": split.train.len(),
+            "val_samples": split.val.len(),
+            "test_samples": split.test.len(),
+        })
+        .to_string();
+        let onnx = self.out.join("model.onnx");
+        let bytes = grasp_models::onnx::export(&arch, &named_weights(&vs)?, &info, cfg.export_aux)?;
+        std::fs::write(&onnx, bytes).with_context(|| format!("writing {}", onnx.display()))?;
+        log::info!("best epoch {} ({:.1}% validation success) exported to {}", state.best_epoch, state.best_val_success, onnx.display());
+        Ok(FitOutcome { history: state.history, best_epoch: state.best_epoch, best_val_success: state.best_val_success, split, onnx })
+    }
+
+    fn write_metrics(&self, history: &[EpochMetrics]) -> Result<()> {
+        std::fs::write(self.out.join("metrics.json"), serde_json::to_string_pretty(history)?)?;
+        let mut csv = String::from("epoch,train_loss,loss_q,loss_cos,loss_sin,loss_width,loss_aux,aux_target_fraction,val_success,val_images,seconds,images_per_second\n");
+        for m in history {
+            csv += &format!(
+                "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{:.2},{},{:.1},{:.2}\n",
+                m.epoch, m.train_loss, m.loss_q, m.loss_cos, m.loss_sin, m.loss_width, m.loss_aux, m.aux_target_fraction, m.val_success, m.val_images, m.seconds, m.images_per_second
+            );
+        }
+        std::fs::write(self.out.join("metrics.csv"), csv)?;
+        let series = vec![(format!("{} {} loss", self.config.arch, self.config.loss), history.iter().map(|m| (m.epoch, m.val_success)).collect())];
+        crate::report::plot_success(&self.out.join("val_success.png"), "Validation success per epoch", &series)
+    }
+}
+
+/// Evaluates trained weights on a split's test images (used by cross-validation).
+pub fn test_success(store: &mut SampleStore, indices: &[usize], net: &GraspNet, info: &ModelInfo, device: Device) -> Result<f64> {
+    let views = center_views(store, indices, info)?;
+    Ok(success_percent(&evaluate_net(net, &views, info, device, 8)))
+}
+
+/// Evaluation views: the plain centre crop the robot sees, no augmentation, no label-dependent crop.
+pub fn center_views(store: &mut SampleStore, indices: &[usize], info: &ModelInfo) -> Result<Vec<(String, Prepared)>> {
+    let mut views = vec![];
+    for &i in indices {
+        let name = store.refs[i].rgb.display().to_string();
+        let s = store.get(i)?;
+        let t = grasp_models::preprocess::ImageTransform::center_crop(s.width, s.height, info.input_size);
+        views.push((name, prepare(s, &t, info, None)));
+    }
+    Ok(views)
+}
+
+/// Loads the weights of a finished run into a fresh network.
+pub fn load_run(dir: &Path, arch: &Architecture, device: Device) -> Result<(tch::nn::VarStore, GraspNet)> {
+    let mut vs = tch::nn::VarStore::new(device);
+    let net = GraspNet::new(&vs, arch);
+    vs.load(dir.join("best.ot")).with_context(|| format!("loading {}", dir.join("best.ot").display()))?;
+    Ok((vs, net))
+}
+
+pub fn batch_to_host(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().flatten(0, -1)).expect("float tensor")
+}

@@ -1,0 +1,130 @@
+//! The paper's losses. Plain L (eq. 2): the sum of per-map mean squared errors. Positional L_p
+//! (eq. 3): the angle and width errors are weighted by the ground-truth Q, so the network is not
+//! penalised for angles/widths where no grasp is possible. The auxiliary term is the MSE over the
+//! samples that have an auxiliary target only (mixed datasets), and 0 when none has one.
+
+use crate::net::Outputs;
+use std::str::FromStr;
+use tch::{Kind, Reduction, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossKind {
+    Plain,
+    Positional,
+}
+
+impl FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "plain" => Ok(LossKind::Plain),
+            "positional" => Ok(LossKind::Positional),
+            _ => Err(format!("unknown loss `{s}` (expected plain or positional)")),
+        }
+    }
+}
+
+impl LossKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossKind::Plain => "plain",
+            LossKind::Positional => "positional",
+        }
+    }
+}
+
+/// Targets of a batch, each `[N, 1, S, S]`; `aux_present` is `[N]` with 1 where `aux` is real.
+pub struct Targets {
+    pub q: Tensor,
+    pub cos: Tensor,
+    pub sin: Tensor,
+    pub width: Tensor,
+    pub aux: Tensor,
+    pub aux_present: Tensor,
+}
+
+pub struct LossParts {
+    pub total: Tensor,
+    pub q: f64,
+    pub cos: f64,
+    pub sin: f64,
+    pub width: f64,
+    pub aux: f64,
+}
+
+pub fn loss(kind: LossKind, out: &Outputs, t: &Targets) -> LossParts {
+    let mse = |p: &Tensor, g: &Tensor| p.mse_loss(g, Reduction::Mean);
+    let weighted = |p: &Tensor, g: &Tensor| match kind {
+        LossKind::Plain => mse(p, g),
+        LossKind::Positional => (&t.q * (p - g)).square().mean(Kind::Float),
+    };
+    let q = mse(&out.q, &t.q);
+    let cos = weighted(&out.cos, &t.cos);
+    let sin = weighted(&out.sin, &t.sin);
+    let width = weighted(&out.width, &t.width);
+    let aux = match &out.aux {
+        Some(a) => {
+            let per_sample = (a - &t.aux).square().mean_dim([1i64, 2, 3].as_slice(), false, Kind::Float);
+            (per_sample * &t.aux_present).sum(Kind::Float) / t.aux_present.sum(Kind::Float).clamp_min(1.0)
+        }
+        None => Tensor::zeros([], (Kind::Float, out.q.device())),
+    };
+    let total = &q + &cos + &sin + &width + &aux;
+    let v = |t: &Tensor| t.double_value(&[]);
+    LossParts { q: v(&q), cos: v(&cos), sin: v(&sin), width: v(&width), aux: v(&aux), total }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f32]) -> Tensor {
+        Tensor::from_slice(v).reshape([v.len() as i64 / 4, 1, 2, 2])
+    }
+
+    /// One 2×2 image. Predictions: q [1,0,0,0], cos 0.5 everywhere, sin 0, width 0.4.
+    /// Ground truth: Q [1,1,0,0], cos [1,1,0,0], sin 0, W [0.2,0.2,0,0].
+    fn case(aux: Option<Tensor>) -> (Outputs, Targets) {
+        let out = Outputs { q: t(&[1., 0., 0., 0.]), cos: t(&[0.5; 4]), sin: t(&[0.; 4]), width: t(&[0.4; 4]), aux };
+        let tg = Targets {
+            q: t(&[1., 1., 0., 0.]),
+            cos: t(&[1., 1., 0., 0.]),
+            sin: t(&[0.; 4]),
+            width: t(&[0.2, 0.2, 0., 0.]),
+            aux: t(&[1.0; 4]),
+            aux_present: Tensor::from_slice(&[1f32]),
+        };
+        (out, tg)
+    }
+
+    #[test]
+    fn plain_loss_by_hand() {
+        let (out, tg) = case(None);
+        let l = loss(LossKind::Plain, &out, &tg);
+        // q: (0 + 1 + 0 + 0)/4 = 0.25; cos: 4 × 0.25 / 4 = 0.25; sin 0; width: (0.04+0.04+0.16+0.16)/4 = 0.1.
+        assert!((l.q - 0.25).abs() < 1e-6 && (l.cos - 0.25).abs() < 1e-6 && l.sin == 0.0 && (l.width - 0.1).abs() < 1e-6);
+        assert!((l.total.double_value(&[]) - 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn positional_loss_by_hand() {
+        let (out, tg) = case(None);
+        let l = loss(LossKind::Positional, &out, &tg);
+        // Only the two pixels with Q_GT = 1 count: cos (0.25+0.25)/4 = 0.125; width (0.04+0.04)/4 = 0.02.
+        assert!((l.q - 0.25).abs() < 1e-6 && (l.cos - 0.125).abs() < 1e-6 && (l.width - 0.02).abs() < 1e-6);
+        assert!((l.total.double_value(&[]) - 0.395).abs() < 1e-6);
+    }
+
+    #[test]
+    fn auxiliary_loss_only_where_a_target_exists() {
+        // Two samples; only the first has an aux target. Its error is 0.5² = 0.25; the second's
+        // (huge) error must not count.
+        let mk = |v: &[f32]| Tensor::from_slice(v).reshape([2, 1, 2, 2]);
+        let out = Outputs { q: mk(&[0.; 8]), cos: mk(&[0.; 8]), sin: mk(&[0.; 8]), width: mk(&[0.; 8]), aux: Some(mk(&[0.5, 0.5, 0.5, 0.5, 9., 9., 9., 9.])) };
+        let tg = Targets { q: mk(&[0.; 8]), cos: mk(&[0.; 8]), sin: mk(&[0.; 8]), width: mk(&[0.; 8]), aux: mk(&[1.; 8]), aux_present: Tensor::from_slice(&[1f32, 0.]) };
+        let l = loss(LossKind::Plain, &out, &tg);
+        assert!((l.aux - 0.25).abs() < 1e-6, "{}", l.aux);
+        let tg = Targets { aux_present: Tensor::from_slice(&[0f32, 0.]), ..tg };
+        assert_eq!(loss(LossKind::Plain, &out, &tg).aux, 0.0);
+    }
+}

@@ -1,0 +1,114 @@
+//! `grasp-train` end to end on a tiny synthetic set: synth → fit (with resume) → eval → cv, and
+//! the refusals a user meets first.
+
+use grasp_models::onnx::GraspModelFile;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn grasp_train(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grasp-train")).args(args).env("RUST_LOG", "warn").output().unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn synth(dir: &Path, count: usize) -> String {
+    let out = dir.join("synth");
+    ok(grasp_train(&["synth", "--out", out.to_str().unwrap(), "--count", &count.to_string(), "--seed", "2", "--size", "64"]));
+    format!("jacquard:{}", out.display())
+}
+
+#[test]
+fn fit_resume_eval() {
+    let d = tempfile::tempdir().unwrap();
+    let data = synth(d.path(), 30);
+    let run = d.path().join("run");
+    let fit = |epochs: &str, resume: bool| {
+        let mut a = vec!["fit", "--dataset", &data, "--arch", "mtgcnn", "--aux", "depth", "--loss", "positional", "--epochs", epochs, "--input-size", "64", "--batch-size", "4", "--out", run.to_str().unwrap(), "--threads", "1"];
+        if resume {
+            a.push("--resume");
+        }
+        ok(grasp_train(&a))
+    };
+    let out = fit("2", false);
+    assert!(out.contains("best epoch"), "{out}");
+    for f in ["metrics.csv", "metrics.json", "val_success.png", "last.ot", "best.ot", "model.onnx", "state.json"] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().split(',').nth(7).unwrap() == "1.000", "every synthetic sample has depth: {csv}");
+    fit("3", true);
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "resume continues at epoch 3: {csv}");
+    assert!(csv.lines().nth(3).unwrap().starts_with("3,"));
+
+    let model = GraspModelFile::read(&run.join("model.onnx")).unwrap();
+    assert_eq!(model.info.input_size, 64);
+    assert!(!model.info.has_aux_output);
+    let prov: serde_json::Value = serde_json::from_str(&model.info.provenance).unwrap();
+    assert_eq!(prov["config"]["loss"], "positional");
+    assert!(prov["best_epoch"].as_u64().unwrap() >= 1);
+
+    let out = ok(grasp_train(&["eval", "--model", run.join("model.onnx").to_str().unwrap(), "--dataset", &data, "--split", "test", "--backend", "tract"]));
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("success: ") && last.ends_with("/2)"), "{out}");
+    let ann = d.path().join("ann");
+    let out = ok(grasp_train(&["eval", "--model", run.join("model.onnx").to_str().unwrap(), "--dataset", &data, "--split", "val", "--json", "--annotate", ann.to_str().unwrap()]));
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // 15 objects in 5 groups: the held-out 3 objects split 2 (validation, 4 images) / 1 (test, 2).
+    assert_eq!(lines.len(), 5, "4 images + summary: {out}");
+    assert_eq!(lines[4]["images"], 4);
+    assert_eq!(std::fs::read_dir(&ann).unwrap().count(), 4);
+}
+
+#[test]
+fn cv_runs_at_toy_scale() {
+    let d = tempfile::tempdir().unwrap();
+    let data = synth(d.path(), 20);
+    let out = d.path().join("cv");
+    let table = ok(grasp_train(&["cv", "--dataset", &data, "--epochs", "1", "--input-size", "32", "--folds", "2", "--batch-size", "8", "--out", out.to_str().unwrap(), "--threads", "1"]));
+    assert_eq!(table.lines().filter(|l| l.starts_with("| GG-CNN") || l.starts_with("| MTG-CNN")).count(), 6, "{table}");
+    assert!(table.contains("| MTG-CNN_p | Depth | positional |"));
+    assert!(out.join("table.md").exists() && out.join("fig6_val_success.png").exists() && out.join("cv.json").exists());
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = grasp_train(&["fit", "--dataset", &format!("cornell:{}", empty.display()), "--out", d.path().join("r").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no usable samples"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A corrupt image and a bad annotation line are named with their file (and line).
+    let c = d.path().join("cornell");
+    std::fs::create_dir(&c).unwrap();
+    std::fs::write(c.join("pcd0001_1r.png"), b"not a png").unwrap();
+    std::fs::write(c.join("pcd0001_1cpos.txt"), "1 2\n3 4\n5 6\n7 8\n").unwrap();
+    image::RgbImage::new(40, 40).save(c.join("pcd0002_1r.png")).unwrap();
+    std::fs::write(c.join("pcd0002_1cpos.txt"), "1 2\n3 4\n5 six\n7 8\n").unwrap();
+    let model = d.path().join("m.onnx");
+    ok(grasp_train(&["init", "--input-size", "32", "--out", model.to_str().unwrap()]));
+    let o = grasp_train(&["eval", "--model", model.to_str().unwrap(), "--dataset", &format!("cornell:{}", c.display()), "--backend", "tract"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("pcd0001_1r.png") && err.contains("cannot decode image"), "{err}");
+    std::fs::remove_file(c.join("pcd0001_1r.png")).unwrap();
+    let o = grasp_train(&["eval", "--model", model.to_str().unwrap(), "--dataset", &format!("cornell:{}", c.display()), "--backend", "tract"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("pcd0002_1cpos.txt:3"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_message() {
+    let d = tempfile::tempdir().unwrap();
+    let data = synth(d.path(), 20);
+    let run = d.path().join("run");
+    let o = grasp_train(&["fit", "--dataset", &data, "--epochs", "3", "--input-size", "32", "--learning-rate", "1e30", "--out", run.to_str().unwrap(), "--threads", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a learning rate of 1e30 must diverge");
+    assert!(err.contains("the loss became") && err.contains("last good checkpoint"), "{err}");
+}

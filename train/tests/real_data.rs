@@ -50,12 +50,11 @@ fn jacquard_samples_load() {
     let mask = s.mask.as_ref().unwrap();
     let on = mask.iter().filter(|&&m| m > 0.5).count();
     assert!(on > 1000 && on < 1024 * 1024 / 2);
-    // First row of 0_1a9f…_grasps.txt: 532.78999;517.95213;-67.8274;184.5;25.7075 (θ clockwise).
-    if refs[0].rgb.to_string_lossy().contains("0_1a9fa4c2") {
-        let g = &s.rects[0];
-        assert!((g.cx - 532.79).abs() < 0.01 && (g.length - 184.5).abs() < 1e-9);
-        assert!(angle_difference(g.angle, 67.8274f64.to_radians()) < 1e-6);
-    }
+    // First row of 0_1a9f…_grasps.txt: 470.14815;253.89551;68.2615;25.5;25.6211 (θ clockwise).
+    assert!(refs[0].rgb.to_string_lossy().contains("0_1a9fa4c2"));
+    let g = &s.rects[0];
+    assert!((g.cx - 470.14815).abs() < 1e-6 && (g.cy - 253.89551).abs() < 1e-6 && g.length == 25.5 && g.jaw == 25.6211);
+    assert!(angle_difference(g.angle, -68.2615f64.to_radians()) < 1e-6);
     // Grasp centres lie on the object.
     for g in &s.rects {
         let i = g.cy.round() as usize * 1024 + g.cx.round() as usize;

@@ -3,7 +3,7 @@
 
 use grasp_models::arch::Architecture;
 use grasp_models::contract::ModelInfo;
-use grasp_models::onnx::{export, NamedWeights};
+use grasp_models::onnx::{export, ExportOptions, NamedWeights};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,7 +14,7 @@ fn write_model(dir: &Path, size: usize) -> PathBuf {
     info.decode.peak_min_distance = 4;
     info.decode.q_sigma = 0.0; // keep the many small peaks of a random net
     let path = dir.join("model.onnx");
-    std::fs::write(&path, export(&arch, &NamedWeights::random(&arch, 9), &info, false).unwrap()).unwrap();
+    std::fs::write(&path, export(&arch, &NamedWeights::random(&arch, 9), &info, &ExportOptions::default()).unwrap()).unwrap();
     path
 }
 

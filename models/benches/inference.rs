@@ -8,7 +8,7 @@
 
 use grasp_models::arch::Architecture;
 use grasp_models::contract::ModelInfo;
-use grasp_models::onnx::{export, GraspModelFile, NamedWeights};
+use grasp_models::onnx::{export, ExportOptions, GraspModelFile, NamedWeights, UpsampleForm};
 use grasp_models::{load_backend, BackendKind, BackendOptions, GraspMaps};
 use prost::Message;
 use std::collections::BTreeMap;
@@ -88,40 +88,48 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let arch = Architecture::ggcnn();
     let info = ModelInfo::new(arch.kind, None, 300);
-    let bytes = export(&arch, &NamedWeights::random(&arch, 1), &info, false).unwrap();
-    let model_path = dir.join("ggcnn-300.onnx");
-    std::fs::write(&model_path, &bytes).unwrap();
-    let file = GraspModelFile::from_bytes(&bytes).unwrap();
+    let weights = NamedWeights::random(&arch, 1);
     let x: Vec<f32> = (0..3 * 300 * 300).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
+    let forms = [(UpsampleForm::Resize, "Resize"), (UpsampleForm::PadConvTranspose, "Pad+ConvTranspose")];
+    let files: Vec<(PathBuf, GraspModelFile)> = forms
+        .iter()
+        .map(|(form, name)| {
+            let bytes = export(&arch, &weights, &info, &ExportOptions { include_aux: false, upsample: *form }).unwrap();
+            let path = dir.join(format!("ggcnn-300-{name}.onnx"));
+            std::fs::write(&path, &bytes).unwrap();
+            (path, GraspModelFile::from_bytes(&bytes).unwrap())
+        })
+        .collect();
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let ort: Vec<Option<BTreeMap<String, f64>>> = [1, 2].iter().map(|&t| onnxruntime(t, runs, &paths)).collect();
 
-    let mut report = String::from("## Whole model (GG-CNN, 1×3×300×300, median ms per frame)\n\n| backend | 1 thread | 2 threads | ratio to onnxruntime (2 threads) |\n| --- | --- | --- | --- |\n");
-    let ort: Vec<Option<BTreeMap<String, f64>>> = [1, 2].iter().map(|&t| onnxruntime(t, runs, std::slice::from_ref(&model_path))).collect();
-    let ort_ms: Vec<Option<f64>> = ort.iter().map(|m| m.as_ref().map(|m| m[&model_path.display().to_string()])).collect();
-    let mut rows: Vec<(String, [f64; 2])> = vec![];
+    let mut report = String::from("## Whole model (GG-CNN, 1×3×300×300, median ms per frame)\n\n| backend | up-sampling in the graph | 1 thread | 2 threads | ratio to onnxruntime (2 threads, same file) |\n| --- | --- | --- | --- | --- |\n");
     let mut kinds = vec![BackendKind::Tract];
     if cfg!(feature = "torch") {
         kinds.push(BackendKind::Torch);
     }
-    for kind in kinds {
-        let mut per_threads = [0.0; 2];
-        let mut name = String::new();
-        for (i, threads) in [1usize, 2].into_iter().enumerate() {
-            #[cfg(feature = "torch")]
-            tch::set_num_threads(threads as i32);
-            let mut b = load_backend(kind, &file, &BackendOptions { threads: Some(threads) }).unwrap();
-            name = b.name();
-            let mut maps = GraspMaps::zeros(300, false);
-            per_threads[i] = time_ms(runs, || b.infer(&x, &mut maps).unwrap());
+    for ((path, file), (_, form_name)) in files.iter().zip(forms.iter()) {
+        let key = path.display().to_string();
+        let ort_ms: Vec<Option<f64>> = ort.iter().map(|m| m.as_ref().map(|m| m[&key])).collect();
+        for &kind in &kinds {
+            let mut per_threads = [0.0; 2];
+            let mut name = String::new();
+            for (i, threads) in [1usize, 2].into_iter().enumerate() {
+                #[cfg(feature = "torch")]
+                tch::set_num_threads(threads as i32);
+                let mut b = load_backend(kind, file, &BackendOptions { threads: Some(threads) }).unwrap();
+                name = b.name();
+                let mut maps = GraspMaps::zeros(300, false);
+                per_threads[i] = time_ms(runs, || b.infer(&x, &mut maps).unwrap());
+            }
+            let ratio = ort_ms[1].map(|o| format!("{:.2}×", per_threads[1] / o)).unwrap_or("n/a".into());
+            report += &format!("| {name} | {form_name} | {:.1} | {:.1} | {ratio} |\n", per_threads[0], per_threads[1]);
         }
-        rows.push((name, per_threads));
+        if let (Some(a), Some(b)) = (ort_ms[0], ort_ms[1]) {
+            report += &format!("| onnxruntime (peer) | {form_name} | {a:.1} | {b:.1} | 1.00× |\n");
+        }
     }
-    if let (Some(a), Some(b)) = (ort_ms[0], ort_ms[1]) {
-        rows.push(("onnxruntime (peer)".into(), [a, b]));
-    }
-    for (name, [a, b]) in &rows {
-        let ratio = ort_ms[1].map(|o| format!("{:.2}×", b / o)).unwrap_or("n/a".into());
-        report += &format!("| {name} | {a:.1} | {b:.1} | {ratio} |\n");
-    }
+    let file = &files[0].1;
 
     // Per-layer profile, 1 thread.
     let cuts: Vec<String> = file.proto.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type != "Conv" || !file.proto.graph.as_ref().unwrap().node.iter().any(|m| m.op_type == "Relu" && m.input[0] == n.output[0])).map(|n| n.output[0].clone()).collect();

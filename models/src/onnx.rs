@@ -95,6 +95,15 @@ fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> pb::TensorProto {
         ..Default::default()
     }
 }
+fn int64_tensor(name: &str, data: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: vec![data.len() as i64],
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
 fn value_info(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension, Dimension};
     let dims = shape.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d as i64)), ..Default::default() }).collect();
@@ -114,6 +123,7 @@ fn value_info(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
 /// Builds the graph for one branch, returning the name of its last value.
 struct GraphBuilder<'a> {
     weights: &'a NamedWeights,
+    upsample: UpsampleForm,
     nodes: Vec<pb::NodeProto>,
     initializers: Vec<pb::TensorProto>,
     counter: usize,
@@ -145,7 +155,7 @@ impl GraphBuilder<'_> {
         Ok(relu_out)
     }
 
-    fn layers(&mut self, layers: &[Layer], mut x: String) -> Result<String, ExportError> {
+    fn layers(&mut self, layers: &[Layer], mut x: String, mut channels: usize) -> Result<String, ExportError> {
         for l in layers {
             x = match l {
                 Layer::Conv(c) => self.conv(c, x, None)?,
@@ -155,22 +165,50 @@ impl GraphBuilder<'_> {
                     self.nodes.push(node("MaxPool", out.clone(), vec![x], out.clone(), vec![attr_ints("kernel_shape", &[s, s]), attr_ints("strides", &[s, s])]));
                     out
                 }
-                Layer::Upsample2x => {
-                    let out = self.fresh("upsample");
-                    if !self.initializers.iter().any(|t| t.name == "upsample2x.scales") {
-                        self.initializers.push(float_tensor("upsample2x.scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
+                Layer::Upsample2x => match self.upsample {
+                    UpsampleForm::Resize => {
+                        let out = self.fresh("upsample");
+                        self.constant("upsample2x.scales", || float_tensor("upsample2x.scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
+                        let attrs = vec![attr_str("mode", "linear"), attr_str("coordinate_transformation_mode", "half_pixel")];
+                        self.nodes.push(node("Resize", out.clone(), vec![x, String::new(), "upsample2x.scales".into()], out.clone(), attrs));
+                        out
                     }
-                    let attrs = vec![attr_str("mode", "linear"), attr_str("coordinate_transformation_mode", "half_pixel")];
-                    self.nodes.push(node("Resize", out.clone(), vec![x, String::new(), "upsample2x.scales".into()], out.clone(), attrs));
-                    out
-                }
+                    UpsampleForm::PadConvTranspose => {
+                        // Edge-pad by one, then a depthwise stride-2 transposed convolution with the
+                        // bilinear kernel [¼ ¾ ¾ ¼]⊗[¼ ¾ ¾ ¼], cropped by 3: exactly half-pixel bilinear ×2
+                        // (out[2k] = ¼·in[k−1] + ¾·in[k], out[2k+1] = ¾·in[k] + ¼·in[k+1], borders clamped).
+                        let padded = self.fresh("upsample_pad");
+                        self.constant("upsample2x.pads", || int64_tensor("upsample2x.pads", &[0, 0, 1, 1, 0, 0, 1, 1]));
+                        self.nodes.push(node("Pad", padded.clone(), vec![x, "upsample2x.pads".into()], padded.clone(), vec![attr_str("mode", "edge")]));
+                        let kernel_name = format!("upsample2x.kernel{channels}");
+                        self.constant(&kernel_name.clone(), || {
+                            const W: [f32; 4] = [0.25, 0.75, 0.75, 0.25];
+                            let one: Vec<f32> = W.iter().flat_map(|a| W.iter().map(move |b| a * b)).collect();
+                            let k: Vec<f32> = one.repeat(channels);
+                            float_tensor(&kernel_name, &[channels, 1, 4, 4], &k)
+                        });
+                        let out = self.fresh("upsample");
+                        let attrs = vec![attr_ints("kernel_shape", &[4, 4]), attr_ints("strides", &[2, 2]), attr_ints("pads", &[3, 3, 3, 3]), attr_int("group", channels as i64)];
+                        self.nodes.push(node("ConvTranspose", out.clone(), vec![padded, kernel_name], out.clone(), attrs));
+                        out
+                    }
+                },
             };
+            if let Layer::Conv(c) = l {
+                channels = c.out_channels;
+            }
         }
         Ok(x)
     }
 
-    fn branch(&mut self, b: &Branch, x: String) -> Result<(), ExportError> {
-        let features = self.layers(&b.layers, x)?;
+    fn constant(&mut self, name: &str, make: impl FnOnce() -> pb::TensorProto) {
+        if !self.initializers.iter().any(|t| t.name == name) {
+            self.initializers.push(make());
+        }
+    }
+
+    fn branch(&mut self, b: &Branch, x: String, channels: usize) -> Result<(), ExportError> {
+        let features = self.layers(&b.layers, x, channels)?;
         for h in &b.heads {
             self.conv(&h.conv, features.clone(), Some(h.output))?;
         }
@@ -178,20 +216,45 @@ impl GraphBuilder<'_> {
     }
 }
 
-/// Serialises `arch` with `weights` and `info`'s metadata into ONNX bytes. With `include_aux`
-/// false (the deployment default) the auxiliary branch is left out entirely.
-pub fn export(arch: &Architecture, weights: &NamedWeights, info: &ModelInfo, include_aux: bool) -> Result<Vec<u8>, ExportError> {
+/// How the ×2 bilinear up-sampling is written into the graph. Both compute the same function
+/// (tested); they differ in speed per runtime (see BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpsampleForm {
+    /// ONNX `Resize` (linear, half_pixel): the readable form.
+    Resize,
+    /// `Pad` (edge) + depthwise `ConvTranspose` with the fixed bilinear kernel.
+    #[default]
+    PadConvTranspose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExportOptions {
+    /// Keep the auxiliary branch and its `aux` output (default: left out, as deployed).
+    pub include_aux: bool,
+    pub upsample: UpsampleForm,
+}
+
+impl ExportOptions {
+    pub fn with_aux(include_aux: bool) -> Self {
+        ExportOptions { include_aux, ..Default::default() }
+    }
+}
+
+/// Serialises `arch` with `weights` and `info`'s metadata into ONNX bytes.
+pub fn export(arch: &Architecture, weights: &NamedWeights, info: &ModelInfo, opts: &ExportOptions) -> Result<Vec<u8>, ExportError> {
+    let include_aux = opts.include_aux;
     if info.architecture != arch.kind {
         return Err(ExportError::ArchMismatch { meta: info.architecture.to_string(), arch: arch.kind.to_string() });
     }
     Architecture::check_input_size(info.input_size).map_err(ExportError::InputSize)?;
-    let mut g = GraphBuilder { weights, nodes: vec![], initializers: vec![], counter: 0 };
-    let shared = g.layers(&arch.shared, INPUT_NAME.to_string())?;
-    g.branch(&arch.grasp, shared.clone())?;
+    let mut g = GraphBuilder { weights, upsample: opts.upsample, nodes: vec![], initializers: vec![], counter: 0 };
+    let shared = g.layers(&arch.shared, INPUT_NAME.to_string(), arch.in_channels)?;
+    let shared_channels = arch.shared.iter().rev().find_map(|l| if let Layer::Conv(c) = l { Some(c.out_channels) } else { None }).unwrap_or(arch.in_channels);
+    g.branch(&arch.grasp, shared.clone(), shared_channels)?;
     let mut outputs: Vec<&str> = GRASP_OUTPUTS.to_vec();
     let aux_branch = arch.aux.as_ref().filter(|_| include_aux);
     if let Some((_, b)) = aux_branch {
-        g.branch(b, shared)?;
+        g.branch(b, shared, shared_channels)?;
         outputs.push(AUX_OUTPUT);
     }
     let mut info = info.clone();
@@ -307,7 +370,7 @@ mod tests {
     fn exported(include_aux: bool) -> Vec<u8> {
         let arch = Architecture::mtgcnn(AuxTask::Depth);
         let info = ModelInfo::new(ArchKind::MtgCnn, Some(AuxTask::Depth), 64);
-        export(&arch, &NamedWeights::random(&arch, 1), &info, include_aux).unwrap()
+        export(&arch, &NamedWeights::random(&arch, 1), &info, &ExportOptions::with_aux(include_aux)).unwrap()
     }
 
     fn mutate(bytes: &[u8], f: impl FnOnce(&mut pb::ModelProto)) -> Result<GraspModelFile, ContractError> {
@@ -324,7 +387,7 @@ mod tests {
         let m = GraspModelFile::from_bytes(&exported(false)).unwrap();
         assert!(!m.info.has_aux_output);
         assert_eq!(m.info.aux_task, Some(AuxTask::Depth));
-        let params: usize = m.proto.graph.as_ref().unwrap().initializer.iter().filter(|t| t.name != "upsample2x.scales").map(|t| t.dims.iter().product::<i64>() as usize).sum();
+        let params: usize = m.proto.graph.as_ref().unwrap().initializer.iter().filter(|t| !t.name.starts_with("upsample2x.")).map(|t| t.dims.iter().product::<i64>() as usize).sum();
         assert_eq!(params, Architecture::ggcnn().parameter_count());
     }
 
@@ -352,8 +415,8 @@ mod tests {
         let info = ModelInfo::new(ArchKind::GgCnn, None, 64);
         let mut w = NamedWeights::random(&arch, 3);
         w.0.get_mut("grasp.up1.bias").unwrap().data[2] = f32::NAN;
-        assert!(matches!(export(&arch, &w, &info, false), Err(ExportError::NonFinite { .. })));
+        assert!(matches!(export(&arch, &w, &info, &ExportOptions::default()), Err(ExportError::NonFinite { .. })));
         w.0.remove("shared.conv1.weight");
-        assert_eq!(export(&arch, &w, &info, false), Err(ExportError::MissingWeight("shared.conv1.weight".into())));
+        assert_eq!(export(&arch, &w, &info, &ExportOptions::default()), Err(ExportError::MissingWeight("shared.conv1.weight".into())));
     }
 }

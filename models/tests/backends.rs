@@ -3,12 +3,16 @@
 
 use grasp_models::arch::{Architecture, AuxTask};
 use grasp_models::contract::ModelInfo;
-use grasp_models::onnx::{export, GraspModelFile, NamedWeights};
+use grasp_models::onnx::{export, ExportOptions, GraspModelFile, NamedWeights, UpsampleForm};
 use grasp_models::{load_backend, BackendKind, BackendOptions, GraspMaps};
 
 fn model(arch: &Architecture, size: usize, seed: u64, with_aux: bool) -> GraspModelFile {
+    model_with(arch, size, seed, ExportOptions { include_aux: with_aux, upsample: UpsampleForm::default() })
+}
+
+fn model_with(arch: &Architecture, size: usize, seed: u64, opts: ExportOptions) -> GraspModelFile {
     let info = ModelInfo::new(arch.kind, arch.aux_task(), size);
-    let bytes = export(arch, &NamedWeights::random(arch, seed), &info, with_aux).unwrap();
+    let bytes = export(arch, &NamedWeights::random(arch, seed), &info, &opts).unwrap();
     GraspModelFile::from_bytes(&bytes).unwrap()
 }
 
@@ -48,6 +52,21 @@ fn tract_runs_the_exported_graph() {
 }
 
 #[test]
+fn both_upsampling_forms_compute_the_same_function() {
+    let arch = Architecture::mtgcnn(AuxTask::Depth);
+    let resize = model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample: UpsampleForm::Resize });
+    let convt = model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample: UpsampleForm::PadConvTranspose });
+    let ops = |f: &GraspModelFile| f.proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect::<Vec<_>>();
+    assert!(ops(&resize).contains(&"Resize".to_string()) && !ops(&convt).contains(&"Resize".to_string()));
+    let x = input(3 * 64 * 64, 5);
+    let (a, b) = (run(BackendKind::Tract, &resize, &x), run(BackendKind::Tract, &convt, &x));
+    for (p, q) in [(&a.q, &b.q), (&a.cos, &b.cos), (&a.sin, &b.sin), (&a.width, &b.width), (a.aux.as_ref().unwrap(), b.aux.as_ref().unwrap())] {
+        let d = p.iter().zip(q.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(d <= 1e-5, "forms differ by {d}");
+    }
+}
+
+#[test]
 fn wrong_input_length_is_refused() {
     let f = model(&Architecture::ggcnn(), 32, 1, false);
     let mut b = load_backend(BackendKind::Tract, &f, &BackendOptions::default()).unwrap();
@@ -78,12 +97,13 @@ mod torch {
 
     #[test]
     fn tract_and_torch_cpu_agree_on_random_models() {
-        for (arch, size, seed) in [
-            (Architecture::ggcnn(), 96, 11),
-            (Architecture::mtgcnn(AuxTask::Depth), 64, 12),
-            (Architecture::mtgcnn(AuxTask::Mask), 300, 13),
+        for (arch, size, seed, upsample) in [
+            (Architecture::ggcnn(), 96, 11, UpsampleForm::Resize),
+            (Architecture::ggcnn(), 96, 11, UpsampleForm::PadConvTranspose),
+            (Architecture::mtgcnn(AuxTask::Depth), 64, 12, UpsampleForm::PadConvTranspose),
+            (Architecture::mtgcnn(AuxTask::Mask), 300, 13, UpsampleForm::default()),
         ] {
-            let f = model(&arch, size, seed, true);
+            let f = model_with(&arch, size, seed, ExportOptions { include_aux: true, upsample });
             for input_seed in [1, 2] {
                 let x = input(3 * size * size, input_seed + seed as u32);
                 let a = run(BackendKind::Tract, &f, &x);

@@ -5,7 +5,7 @@
 
 use grasp_models::arch::{Architecture, AuxTask};
 use grasp_models::contract::ModelInfo;
-use grasp_models::onnx::{export, GraspModelFile, NamedWeights};
+use grasp_models::onnx::{export, ExportOptions, GraspModelFile, NamedWeights, UpsampleForm};
 use grasp_models::{load_backend, BackendKind, BackendOptions, GraspMaps};
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,10 +33,14 @@ fn onnx_checker_and_onnxruntime_agree_with_tract() {
         return;
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnx_referee.py");
-    for (arch, size, with_aux) in [(Architecture::ggcnn(), 300, false), (Architecture::mtgcnn(AuxTask::Depth), 96, true)] {
+    for (arch, size, with_aux, upsample) in [
+        (Architecture::ggcnn(), 300, false, UpsampleForm::PadConvTranspose),
+        (Architecture::ggcnn(), 300, false, UpsampleForm::Resize),
+        (Architecture::mtgcnn(AuxTask::Depth), 96, true, UpsampleForm::PadConvTranspose),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let info = ModelInfo::new(arch.kind, arch.aux_task(), size);
-        let bytes = export(&arch, &NamedWeights::random(&arch, 5), &info, with_aux).unwrap();
+        let bytes = export(&arch, &NamedWeights::random(&arch, 5), &info, &ExportOptions { include_aux: with_aux, upsample }).unwrap();
         let model_path = dir.path().join("model.onnx");
         std::fs::write(&model_path, &bytes).unwrap();
         let file = GraspModelFile::from_bytes(&bytes).unwrap();

@@ -78,7 +78,7 @@ pub struct EpochMetrics {
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct RunState {
+pub struct RunState {
     config: FitConfig,
     epochs_done: usize,
     best_epoch: usize,
@@ -331,27 +331,7 @@ impl Fitter {
             self.write_metrics(&state.history)?;
         }
 
-        // Export the best weights.
-        if self.out.join("best.ot").exists() {
-            vs.load(self.out.join("best.ot"))?;
-        }
-        let mut info = info;
-        info.provenance = serde_json::json!({
-            "tool": format!("grasp-train {}", env!("CARGO_PKG_VERSION")),
-            "commit": git_commit(),
-            "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            "config": cfg,
-            "best_epoch": state.best_epoch,
-            "val_success_percent": state.best_val_success,
-            "train_samples": split.train.len(),
-            "val_samples": split.val.len(),
-            "test_samples": split.test.len(),
-        })
-        .to_string();
-        let onnx = self.out.join("model.onnx");
-        let bytes = grasp_models::onnx::export(&arch, &named_weights(&vs)?, &info, cfg.export_aux)?;
-        std::fs::write(&onnx, bytes).with_context(|| format!("writing {}", onnx.display()))?;
-        log::info!("best epoch {} ({:.1}% validation success) exported to {}", state.best_epoch, state.best_val_success, onnx.display());
+        let onnx = export_run(&self.out, &self.out.join("model.onnx"), cfg.export_aux)?;
         Ok(FitOutcome { history: state.history, best_epoch: state.best_epoch, best_val_success: state.best_val_success, split, onnx })
     }
 
@@ -386,6 +366,40 @@ pub fn center_views(store: &mut SampleStore, indices: &[usize], info: &ModelInfo
         views.push((name, prepare(s, &t, info, None)));
     }
     Ok(views)
+}
+
+/// Exports a run directory's best checkpoint (or its last, before any validation) as an ONNX grasp
+/// model whose provenance records the run's configuration and results. Works on a run that is
+/// still training or was interrupted.
+pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> {
+    let state_path = run.join("state.json");
+    let state: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path).with_context(|| format!("reading {}", state_path.display()))?)
+        .with_context(|| format!("parsing {}", state_path.display()))?;
+    let cfg = &state.config;
+    let arch = cfg.architecture()?;
+    let mut vs = tch::nn::VarStore::new(Device::Cpu);
+    let _net = GraspNet::new(&vs, &arch);
+    let weights = if run.join("best.ot").exists() { run.join("best.ot") } else { run.join("last.ot") };
+    vs.load(&weights).with_context(|| format!("loading {}", weights.display()))?;
+    let mut info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
+    let split = SampleStore::open(&cfg.specs()?, cfg.max_samples, cfg.seed).map(|s| split(&s.refs, cfg.fold, cfg.split_mode().unwrap_or(SplitMode::Object), cfg.seed)).ok();
+    info.provenance = serde_json::json!({
+        "tool": format!("grasp-train {}", env!("CARGO_PKG_VERSION")),
+        "commit": git_commit(),
+        "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "config": cfg,
+        "epochs_done": state.epochs_done,
+        "best_epoch": state.best_epoch,
+        "val_success_percent": state.best_val_success,
+        "train_samples": split.as_ref().map(|s| s.train.len()),
+        "val_samples": split.as_ref().map(|s| s.val.len()),
+        "test_samples": split.as_ref().map(|s| s.test.len()),
+    })
+    .to_string();
+    let bytes = grasp_models::onnx::export(&arch, &named_weights(&vs)?, &info, &grasp_models::onnx::ExportOptions::with_aux(include_aux))?;
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    log::info!("epoch {} of {} ({:.1}% validation success) exported to {}", state.best_epoch, state.epochs_done, state.best_val_success, out.display());
+    Ok(out.to_path_buf())
 }
 
 /// Loads the weights of a finished run into a fresh network.

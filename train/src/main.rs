@@ -123,6 +123,19 @@ enum Command {
         #[arg(long)]
         export_aux: bool,
     },
+    /// Export a run directory's best checkpoint as an ONNX grasp model (also while it trains).
+    ///
+    /// Example: grasp-train export --run runs/gg --out models/ggcnn-rgb.onnx
+    Export {
+        /// Run directory of `grasp-train fit`.
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep the auxiliary output `aux`.
+        #[arg(long)]
+        with_aux: bool,
+    },
     /// Success rate of an ONNX model, decoding exactly as the edge binary does. Last line of the
     /// plain output: `success: P% (k/n)`.
     ///
@@ -210,7 +223,7 @@ fn main() -> Result<()> {
             let _net = GraspNet::new(&vs, &arch);
             let mut info = ModelInfo::new(arch.kind, arch.aux_task(), input_size);
             info.provenance = format!("random initialisation (grasp-train init, seed {seed}); not trained");
-            let bytes = grasp_models::onnx::export(&arch, &named_weights(&vs)?, &info, with_aux)?;
+            let bytes = grasp_models::onnx::export(&arch, &named_weights(&vs)?, &info, &grasp_models::onnx::ExportOptions::with_aux(with_aux))?;
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
             let params = if with_aux { arch.parameter_count() } else { arch.without_aux().parameter_count() };
             println!("wrote {} ({} {params} parameters, input {input_size}x{input_size})", out.display(), arch.kind);
@@ -231,6 +244,10 @@ fn main() -> Result<()> {
             let device = device(train.threads);
             let o = Fitter { config: cfg, out, device, resume, progress: true }.run()?;
             println!("best epoch {}: validation success {:.2}%; model: {}", o.best_epoch, o.best_val_success, o.onnx.display());
+        }
+        Command::Export { run, out, with_aux } => {
+            let path = grasp_train::fit::export_run(&run, &out, with_aux)?;
+            println!("wrote {}", path.display());
         }
         Command::Eval { model, datasets, split: which, fold, split_mode, seed, max_samples, backend, argmax, json, annotate } => {
             let file = GraspModelFile::read(&model)?;

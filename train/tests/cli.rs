@@ -52,6 +52,14 @@ fn fit_resume_eval() {
     assert_eq!(prov["config"]["loss"], "positional");
     assert!(prov["best_epoch"].as_u64().unwrap() >= 1);
 
+    let exported = d.path().join("exported.onnx");
+    ok(grasp_train(&["export", "--run", run.to_str().unwrap(), "--out", exported.to_str().unwrap(), "--with-aux"]));
+    let e = GraspModelFile::read(&exported).unwrap();
+    assert!(e.info.has_aux_output && e.info.aux_task == Some(grasp_models::AuxTask::Depth));
+    let prov: serde_json::Value = serde_json::from_str(&e.info.provenance).unwrap();
+    assert_eq!(prov["epochs_done"], 3);
+    assert_eq!(prov["test_samples"], 2);
+
     let out = ok(grasp_train(&["eval", "--model", run.join("model.onnx").to_str().unwrap(), "--dataset", &data, "--split", "test", "--backend", "tract"]));
     let last = out.lines().last().unwrap();
     assert!(last.starts_with("success: ") && last.ends_with("/2)"), "{out}");

@@ -43,6 +43,8 @@ enum Op {
     Sub,
     Mul,
     Concat { axis: i64 },
+    /// Spatial padding of NCHW: [left, right, top, bottom]; `edge` replicates the border.
+    Pad { pads: [i64; 4], edge: bool },
     /// Bilinear resize with `half_pixel` or `align_corners` coordinates, by constant scales.
     ResizeLinear { scales: (f64, f64), align_corners: bool },
     Identity,
@@ -99,8 +101,19 @@ fn symmetric_pads(n: &pb::NodeProto) -> Result<Vec<i64>, BackendError> {
     Ok(p[..half].to_vec())
 }
 
+/// The values of an int64 initializer (e.g. `Pad`'s pads).
+fn int64_values(t: &pb::TensorProto) -> Result<Vec<i64>, BackendError> {
+    if t.data_type != pb::tensor_proto::DataType::Int64 as i32 {
+        return Err(BackendError::BadNode { node: t.name.clone(), message: format!("expected an int64 tensor, found element type {}", t.data_type) });
+    }
+    Ok(if t.raw_data.is_empty() { t.int64_data.clone() } else { t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect() })
+}
+
 fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor, BackendError> {
     let dims: Vec<i64> = t.dims.clone();
+    if t.data_type == pb::tensor_proto::DataType::Int64 as i32 {
+        return Ok(Tensor::from_slice(&int64_values(t)?).reshape(&dims));
+    }
     let values: Vec<f32> = match t.data_type {
         x if x == pb::tensor_proto::DataType::Float as i32 => {
             if !t.raw_data.is_empty() {
@@ -153,6 +166,16 @@ impl TorchBackend {
                 "Mul" => Op::Mul,
                 "Identity" => Op::Identity,
                 "Concat" => Op::Concat { axis: int(n, "axis", 1) },
+                "Pad" => {
+                    let mode = string(n, "mode", "constant");
+                    let pads_init = n.input.get(1).and_then(|name| graph.initializer.iter().find(|t| &t.name == name));
+                    let p = int64_values(pads_init.ok_or_else(|| bad(n, "Pad needs constant pads"))?)?;
+                    let constant_zero = n.input.get(2).is_none_or(|s| s.is_empty());
+                    if p.len() != 8 || p[0] != 0 || p[1] != 0 || p[4] != 0 || p[5] != 0 || !(mode == "edge" || (mode == "constant" && constant_zero)) {
+                        return Err(bad(n, format!("Pad {p:?} mode `{mode}`: only spatial edge or zero padding of NCHW is supported")));
+                    }
+                    Op::Pad { pads: [p[3], p[7], p[2], p[6]], edge: mode == "edge" }
+                }
                 "Resize" | "Upsample" => {
                     let mode = string(n, "mode", "nearest");
                     let ctm = string(n, "coordinate_transformation_mode", "half_pixel");
@@ -204,6 +227,13 @@ impl TorchBackend {
                 Op::Concat { axis } => {
                     let parts = (0..n.inputs.len()).map(get).collect::<Result<Vec<_>, _>>()?;
                     Tensor::cat(&parts, *axis)
+                }
+                Op::Pad { pads, edge } => {
+                    if *edge {
+                        get(0)?.replication_pad2d(pads.as_slice())
+                    } else {
+                        get(0)?.constant_pad_nd(pads.as_slice())
+                    }
                 }
                 Op::ResizeLinear { scales, align_corners } => {
                     let x = get(0)?;

@@ -1,3 +1,13 @@
-//! Calibration for grasp-edge: the pinhole camera model, the image-to-robot transform (paper eq. 1)
-//! and its solver. The library is filled by the calibration issue; the crate exists so the
-//! workspace layout the user fixed is in place.
+//! Calibration for grasp-edge: the pinhole camera model with distortion and the image-to-robot
+//! transform the edge binary calls every frame ([`camera`], paper eq. 1), the calibration file
+//! with its plausibility checks ([`file`]), and the solvers that estimate a camera from
+//! pixel ↔ robot correspondences ([`solve`]). All pure computation, no I/O but file reading.
+//! The `grasp-calib` wizard that collects correspondences on the robot is not written yet.
+
+pub mod camera;
+pub mod file;
+pub mod solve;
+
+pub use camera::{CameraModel, CameraPose, Intrinsics, RobotGrasp, TransformError};
+pub use file::{CalibFileError, CalibrationFile};
+pub use solve::{solve_full, solve_planar, Correspondence, Solution, SolveError};

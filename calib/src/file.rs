@@ -1,0 +1,221 @@
+//! The calibration file (TOML). Loading checks more than syntax: a file of another version, in
+//! other units, or physically implausible (non-positive focal length, principal point outside the
+//! image, a rotation that is not one, a camera at or below the table) is refused with the field.
+//!
+//! ```toml
+//! version = 1
+//! units = "mm"
+//! rig = "UR5 + Logitech C920 on the left pole"
+//! date = "2026-11-26T17:00:00Z"
+//! [image]
+//! width = 640
+//! height = 480
+//! [intrinsics]
+//! fx = 600.0
+//! fy = 600.0
+//! cx = 320.0
+//! cy = 240.0
+//! k1 = 0.0  # k2, p1, p2, k3 likewise; missing means 0
+//! [extrinsics]  # camera → robot base: p_robot = rotation · p_camera + translation
+//! rotation = [[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]
+//! translation = [0.0, 0.0, 600.0]
+//! [table]
+//! z = 0.0
+//! [fit]
+//! rms_reprojection_px = 0.4
+//! rms_position_mm = 1.2
+//! points = 24
+//! ```
+
+use crate::camera::{CameraModel, CameraPose, Intrinsics};
+use nalgebra::{Matrix3, Rotation3, Vector3};
+use std::path::Path;
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationFile {
+    pub version: u32,
+    pub units: String,
+    #[serde(default)]
+    pub rig: String,
+    #[serde(default)]
+    pub date: String,
+    pub image: ImageSize,
+    pub intrinsics: Intrinsics,
+    pub extrinsics: Extrinsics,
+    pub table: Table,
+    #[serde(default)]
+    pub fit: Option<FitQuality>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extrinsics {
+    pub rotation: [[f64; 3]; 3],
+    pub translation: [f64; 3],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub z: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitQuality {
+    pub rms_reprojection_px: f64,
+    pub rms_position_mm: f64,
+    pub points: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibFileError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Field { path: String, field: &'static str, message: String },
+}
+
+impl CalibrationFile {
+    pub fn load(path: &Path) -> Result<Self, CalibFileError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CalibFileError::Io { path: p.clone(), source })?;
+        Self::parse(&text, &p)
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Self, CalibFileError> {
+        let f: CalibrationFile = toml::from_str(text).map_err(|e| CalibFileError::Syntax { path: path.into(), message: e.to_string() })?;
+        f.validate().map_err(|(field, message)| CalibFileError::Field { path: path.into(), field, message })?;
+        Ok(f)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a calibration always serialises")
+    }
+
+    /// Physical plausibility; returns the offending field.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.version != VERSION {
+            return Err(("version", format!("{} is not supported (this build reads version {VERSION})", self.version)));
+        }
+        if self.units != "mm" {
+            return Err(("units", format!("`{}`: only \"mm\" is supported", self.units)));
+        }
+        if self.image.width == 0 || self.image.height == 0 {
+            return Err(("image", "width and height must be positive".into()));
+        }
+        let k = &self.intrinsics;
+        let all = [k.fx, k.fy, k.cx, k.cy, k.k1, k.k2, k.p1, k.p2, k.k3];
+        if all.iter().any(|v| !v.is_finite()) {
+            return Err(("intrinsics", "every value must be a finite number".into()));
+        }
+        if k.fx <= 0.0 {
+            return Err(("intrinsics.fx", format!("{} must be positive", k.fx)));
+        }
+        if k.fy <= 0.0 {
+            return Err(("intrinsics.fy", format!("{} must be positive", k.fy)));
+        }
+        if !(0.0..=self.image.width as f64).contains(&k.cx) {
+            return Err(("intrinsics.cx", format!("{} lies outside the {}-pixel-wide image", k.cx, self.image.width)));
+        }
+        if !(0.0..=self.image.height as f64).contains(&k.cy) {
+            return Err(("intrinsics.cy", format!("{} lies outside the {}-pixel-high image", k.cy, self.image.height)));
+        }
+        let r = Matrix3::from_row_slice(&self.extrinsics.rotation.concat());
+        if r.iter().any(|v| !v.is_finite()) || (r.transpose() * r - Matrix3::identity()).abs().max() > 1e-6 || (r.determinant() - 1.0).abs() > 1e-6 {
+            return Err(("extrinsics.rotation", "is not a rotation matrix (orthonormal, determinant +1)".into()));
+        }
+        let t = Vector3::from(self.extrinsics.translation);
+        if t.iter().any(|v| !v.is_finite()) || !self.table.z.is_finite() {
+            return Err(("extrinsics.translation", "every value must be a finite number".into()));
+        }
+        if t.z <= self.table.z {
+            return Err(("extrinsics.translation", format!("the camera (z = {} mm) is not above the table (z = {} mm)", t.z, self.table.z)));
+        }
+        // The optical axis must point towards the table.
+        if (Rotation3::from_matrix_unchecked(r) * Vector3::z()).z >= 0.0 {
+            return Err(("extrinsics.rotation", "the camera looks away from the table (its optical axis points up)".into()));
+        }
+        Ok(())
+    }
+
+    pub fn model(&self) -> CameraModel {
+        let r = Matrix3::from_row_slice(&self.extrinsics.rotation.concat());
+        CameraModel {
+            intrinsics: self.intrinsics,
+            pose: CameraPose { rotation: Rotation3::from_matrix_unchecked(r), translation: Vector3::from(self.extrinsics.translation) },
+            table_z: self.table.z,
+        }
+    }
+
+    pub fn from_model(model: &CameraModel, width: u32, height: u32, rig: &str, date: &str, fit: Option<FitQuality>) -> Self {
+        let m = model.pose.rotation.matrix();
+        CalibrationFile {
+            version: VERSION,
+            units: "mm".into(),
+            rig: rig.into(),
+            date: date.into(),
+            image: ImageSize { width, height },
+            intrinsics: model.intrinsics,
+            extrinsics: Extrinsics {
+                rotation: [[m[(0, 0)], m[(0, 1)], m[(0, 2)]], [m[(1, 0)], m[(1, 1)], m[(1, 2)]], [m[(2, 0)], m[(2, 1)], m[(2, 2)]]],
+                translation: model.pose.translation.into(),
+            },
+            table: crate::file::Table { z: model.table_z },
+            fit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::tests::top_down;
+
+    fn good() -> String {
+        CalibrationFile::from_model(&top_down(600.0), 640, 480, "test rig", "2026-11-26", Some(FitQuality { rms_reprojection_px: 0.3, rms_position_mm: 1.0, points: 12 })).to_toml()
+    }
+
+    #[test]
+    fn round_trip() {
+        let f = CalibrationFile::parse(&good(), "c.toml").unwrap();
+        assert_eq!(f.model(), top_down(600.0));
+        assert_eq!(f.rig, "test rig");
+        assert_eq!(CalibrationFile::parse(&f.to_toml(), "c.toml").unwrap(), f);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases = [
+            ("version = 1", "version = 2", "version"),
+            ("units = \"mm\"", "units = \"m\"", "units"),
+            ("fx = 600.0", "fx = -600.0", "intrinsics.fx"),
+            ("cx = 320.0", "cx = 1320.0", "intrinsics.cx"),
+            ("600.0,\n]", "-5.0,\n]", "extrinsics.translation"),
+            ("    1.0,\n    0.0,", "    1.0,\n    0.2,", "extrinsics.rotation"),
+        ];
+        for (from, to, field) in cases {
+            let text = good();
+            assert!(text.contains(from), "fixture lacks `{from}`:\n{text}");
+            let e = CalibrationFile::parse(&text.replacen(from, to, 1), "c.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("`{field}`")), "{field}: {e}");
+            assert!(e.starts_with("c.toml"), "{e}");
+        }
+        let e = CalibrationFile::parse("version = 1\nunits = \"mm\"\n[image]\nwidth = 640\n", "bad.toml").unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("height"), "{e}");
+        let e = CalibrationFile::parse(&good().replacen("[table]", "[tabel]", 1), "c.toml").unwrap_err().to_string();
+        assert!(e.contains("tabel"), "{e}");
+    }
+}

@@ -52,10 +52,13 @@ fn onnxruntime(threads: usize, runs: usize, models: &[PathBuf]) -> Option<BTreeM
     Some(v.as_object()?.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect())
 }
 
-/// The full model with its outputs replaced by one intermediate value.
+/// The model cut after the node producing `value`: later nodes are removed (onnxruntime would run
+/// them even when nothing reads them) and `value` is the only output.
 fn prefix_model(proto: &pb::ModelProto, value: &str) -> pb::ModelProto {
     let mut p = proto.clone();
     let g = p.graph.as_mut().unwrap();
+    let last = g.node.iter().position(|n| n.output.iter().any(|o| o == value)).unwrap();
+    g.node.truncate(last + 1);
     let mut out = g.output[0].clone();
     out.name = value.into();
     if let Some(pb::TypeProto { value: Some(pb::type_proto::Value::TensorType(t)), .. }) = out.r#type.as_mut() {

@@ -60,8 +60,8 @@ impl Intrinsics {
 
     /// Camera-frame point → pixel; None behind the camera.
     pub fn project(&self, p: &Vector3<f64>) -> Option<(f64, f64)> {
-        if p.z <= 1e-9 {
-            return None;
+        if !(p.z > 1e-9) {
+            return None; // behind the camera, or NaN
         }
         let (x, y) = self.distort(p.x / p.z, p.y / p.z);
         Some((self.fx * x + self.cx, self.fy * y + self.cy))

@@ -178,8 +178,8 @@ impl Reprojection<'_> {
         DVector::from_iterator(
             2 * self.points.len(),
             self.points.iter().flat_map(|p| match m.intrinsics.project(&m.pose.to_camera(&p.robot.coords)) {
-                Some((u, v)) => [u - p.u, v - p.v],
-                None => [1e6, 1e6],
+                Some((u, v)) if u.is_finite() && v.is_finite() => [u - p.u, v - p.v],
+                _ => [1e6, 1e6], // behind the camera or diverged: a large, finite penalty
             }),
         )
     }
@@ -218,7 +218,7 @@ impl LeastSquaresProblem<f64, Dyn, Dyn> for Reprojection<'_> {
 
 fn refine(points: &[Correspondence], start: &CameraModel, free: [bool; 14]) -> CameraModel {
     let problem = Reprojection { points, params: params_from(start), free, table_z: start.table_z };
-    let (solved, _report) = LevenbergMarquardt::new().with_patience(200).minimize(problem);
+    let (solved, _report) = LevenbergMarquardt::new().with_patience(100).minimize(problem);
     model_from(&solved.params, start.table_z)
 }
 
@@ -381,7 +381,8 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(16))]
+        // A fixed seed keeps CI deterministic; PROPTEST_RNG_SEED explores others.
+        #![proptest_config(ProptestConfig { cases: 16, rng_seed: proptest::test_runner::RngSeed::Fixed(20261126), ..ProptestConfig::default() })]
         /// Stated tolerances with 0.2 px pixel noise over a 240 × 180 mm work area: focal lengths
         /// within 3 %, camera centre within 3 % of its distance (depth and focal length trade off
         /// for near-fronto-parallel views), table points within 1.5 mm, RMS reprojection < 0.5 px.

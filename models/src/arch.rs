@@ -4,8 +4,6 @@
 //! GG-CNN follows Morrison et al. (IJRR 2020, "GG-CNN2"); MTG-CNN (the paper) shares GG-CNN's first
 //! half and duplicates the second half into an auxiliary branch with one output head.
 
-use std::fmt;
-use std::str::FromStr;
 
 /// One layer of a branch. Every convolution is followed by ReLU except the 1×1 output heads.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,32 +51,7 @@ pub enum AuxTask {
     Mask,
 }
 
-impl AuxTask {
-    pub const NAMES: &'static [&'static str] = &["depth", "mask"];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuxTask::Depth => "depth",
-            AuxTask::Mask => "mask",
-        }
-    }
-}
-
-impl FromStr for AuxTask {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "depth" => Ok(AuxTask::Depth),
-            "mask" | "saliency" => Ok(AuxTask::Mask),
-            _ => Err(format!("unknown auxiliary task `{s}` (expected one of: depth, mask)")),
-        }
-    }
-}
-
-impl fmt::Display for AuxTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::named_enum!(AuxTask, "auxiliary task", AuxTask::Depth => "depth", AuxTask::Mask => "mask" | "saliency");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchKind {
@@ -86,32 +59,7 @@ pub enum ArchKind {
     MtgCnn,
 }
 
-impl ArchKind {
-    pub const NAMES: &'static [&'static str] = &["ggcnn", "mtgcnn"];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArchKind::GgCnn => "ggcnn",
-            ArchKind::MtgCnn => "mtgcnn",
-        }
-    }
-}
-
-impl FromStr for ArchKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ggcnn" => Ok(ArchKind::GgCnn),
-            "mtgcnn" => Ok(ArchKind::MtgCnn),
-            _ => Err(format!("unknown architecture `{s}` (expected one of: ggcnn, mtgcnn)")),
-        }
-    }
-}
-
-impl fmt::Display for ArchKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::named_enum!(ArchKind, "architecture", ArchKind::GgCnn => "ggcnn", ArchKind::MtgCnn => "mtgcnn");
 
 /// A 1×1 output head: a convolution without activation, producing one named output map.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@
 
 use crate::arch::{ArchKind, AuxTask};
 use crate::decode::{DecodeParams, PeakMode};
+use crate::names::NamedValue;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -78,23 +79,9 @@ pub enum ImageFit {
     CenterCrop,
 }
 
-macro_rules! named_enum {
-    ($t:ty, $($v:path => $s:literal),+) => {
-        impl $t {
-            pub const NAMES: &'static [&'static str] = &[$($s),+];
-            pub fn as_str(self) -> &'static str { match self { $($v => $s),+ } }
-        }
-        impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($s => Ok($v),)+ _ => Err(format!("expected one of: {}", Self::NAMES.join(", "))) }
-            }
-        }
-    };
-}
-named_enum!(ChannelOrder, ChannelOrder::Rgb => "rgb");
-named_enum!(Normalisation, Normalisation::Div255SubImageMean => "div255_sub_image_mean");
-named_enum!(ImageFit, ImageFit::CenterCrop => "center_crop");
+crate::named_enum!(ChannelOrder, "channel order", ChannelOrder::Rgb => "rgb");
+crate::named_enum!(Normalisation, "normalisation", Normalisation::Div255SubImageMean => "div255_sub_image_mean");
+crate::named_enum!(ImageFit, "image fit", ImageFit::CenterCrop => "center_crop");
 
 /// Everything a reader needs to use a grasp model, parsed from its metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,9 +147,9 @@ impl ModelInfo {
             let v = get(m, k)?;
             v.parse().map_err(|_| ContractError::BadMetadata { key: k, value: v.to_string(), expected: expected.to_string() })
         }
-        fn named<T: FromStr<Err = String>>(m: &BTreeMap<String, String>, k: &'static str) -> Result<T, ContractError> {
+        fn named<T: FromStr + NamedValue>(m: &BTreeMap<String, String>, k: &'static str) -> Result<T, ContractError> {
             let v = get(m, k)?;
-            v.parse().map_err(|e| ContractError::BadMetadata { key: k, value: v.to_string(), expected: e })
+            v.parse().map_err(|_| ContractError::BadMetadata { key: k, value: v.to_string(), expected: format!("one of: {}", T::NAMES.join(", ")) })
         }
         fn nonneg(m: &BTreeMap<String, String>, k: &'static str) -> Result<f32, ContractError> {
             let x: f32 = parse(m, k, "a finite number >= 0")?;

@@ -11,6 +11,7 @@ pub mod contract;
 pub mod decode;
 pub mod detector;
 pub mod metric;
+pub mod names;
 pub mod onnx;
 pub mod preprocess;
 

@@ -6,7 +6,6 @@
 //! memory). Every error names the file, and the line for annotation files.
 
 use grasp_models::metric::GraspRect;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -16,25 +15,7 @@ pub enum DatasetKind {
     Jacquard,
 }
 
-impl FromStr for DatasetKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "cornell" => Ok(DatasetKind::Cornell),
-            "jacquard" | "synth" => Ok(DatasetKind::Jacquard),
-            _ => Err(format!("unknown dataset kind `{s}` (expected cornell or jacquard)")),
-        }
-    }
-}
-
-impl fmt::Display for DatasetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DatasetKind::Cornell => "cornell",
-            DatasetKind::Jacquard => "jacquard",
-        })
-    }
-}
+grasp_models::named_enum!(DatasetKind, "dataset kind", DatasetKind::Cornell => "cornell", DatasetKind::Jacquard => "jacquard" | "synth");
 
 /// `KIND:PATH` on the command line.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,6 @@
 //! samples that have an auxiliary target only (mixed datasets), and 0 when none has one.
 
 use crate::net::Outputs;
-use std::str::FromStr;
 use tch::{Kind, Reduction, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,25 +12,7 @@ pub enum LossKind {
     Positional,
 }
 
-impl FromStr for LossKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "plain" => Ok(LossKind::Plain),
-            "positional" => Ok(LossKind::Positional),
-            _ => Err(format!("unknown loss `{s}` (expected plain or positional)")),
-        }
-    }
-}
-
-impl LossKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LossKind::Plain => "plain",
-            LossKind::Positional => "positional",
-        }
-    }
-}
+grasp_models::named_enum!(LossKind, "loss", LossKind::Plain => "plain", LossKind::Positional => "positional");
 
 /// Targets of a batch, each `[N, 1, S, S]`; `aux_present` is `[N]` with 1 where `aux` is real.
 pub struct Targets {

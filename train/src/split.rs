@@ -7,7 +7,6 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 pub const FOLDS: usize = 5;
 
@@ -17,16 +16,7 @@ pub enum SplitMode {
     Image,
 }
 
-impl FromStr for SplitMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "object" => Ok(SplitMode::Object),
-            "image" => Ok(SplitMode::Image),
-            _ => Err(format!("unknown split `{s}` (expected object or image)")),
-        }
-    }
-}
+grasp_models::named_enum!(SplitMode, "split", SplitMode::Object => "object", SplitMode::Image => "image");
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Split {

@@ -5,8 +5,6 @@
 use crate::contract::{ModelInfo, AUX_OUTPUT};
 use crate::decode::GraspMaps;
 use crate::onnx::GraspModelFile;
-use std::fmt;
-use std::str::FromStr;
 
 pub mod tract;
 #[cfg(feature = "torch")]
@@ -28,31 +26,7 @@ pub enum BackendKind {
     Torch,
 }
 
-impl BackendKind {
-    pub const NAMES: &'static [&'static str] = &["auto", "tract", "torch"];
-}
-
-impl FromStr for BackendKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(BackendKind::Auto),
-            "tract" => Ok(BackendKind::Tract),
-            "torch" => Ok(BackendKind::Torch),
-            _ => Err(format!("unknown backend `{s}` (expected one of: auto, tract, torch)")),
-        }
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BackendKind::Auto => "auto",
-            BackendKind::Tract => "tract",
-            BackendKind::Torch => "torch",
-        })
-    }
-}
+crate::named_enum!(BackendKind, "backend", BackendKind::Auto => "auto", BackendKind::Tract => "tract", BackendKind::Torch => "torch");
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -104,9 +104,14 @@ impl SampleStore {
         }
         if let Some(n) = max_samples.filter(|&n| n < refs.len()) {
             // Keep whole objects, chosen at random but reproducibly, so the split stays object-wise.
-            let mut objects: Vec<String> = refs.iter().map(|r| format!("{}:{}", r.kind, r.object_id)).collect();
-            objects.sort();
-            objects.dedup();
+            // Count views per object once (this was a scan of all samples per object: quadratic
+            // on the full Jacquard set). BTreeMap keys come sorted, as before the shuffle.
+            let key = |r: &SampleRef| format!("{}:{}", r.kind, r.object_id);
+            let mut views: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+            for r in &refs {
+                *views.entry(key(r)).or_default() += 1;
+            }
+            let mut objects: Vec<String> = views.keys().cloned().collect();
             objects.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
             let mut keep = std::collections::HashSet::new();
             let mut count = 0;
@@ -114,10 +119,10 @@ impl SampleStore {
                 if count >= n {
                     break;
                 }
-                count += refs.iter().filter(|r| format!("{}:{}", r.kind, r.object_id) == o).count();
+                count += views[&o];
                 keep.insert(o);
             }
-            refs.retain(|r| keep.contains(&format!("{}:{}", r.kind, r.object_id)));
+            refs.retain(|r| keep.contains(&key(r)));
         }
         if refs.is_empty() {
             bail!("no samples to train on");

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # One idempotent setup step for building and testing grasp-edge on a Debian/x86-64 machine:
+#  0. Debian packages: libclang (bindgen generates the V4L2 bindings of the `v4l` crate);
 #  1. a minimal libtorch (for `tch`) assembled from PyPI's torch==2.11.0 wheel in $GRASP_LIBTORCH
 #     (default: .libtorch/ in the checkout, git-ignored);
 #  2. a project-local Python venv (.venv/) with the outside referees used by the tests
@@ -12,6 +13,16 @@ source "$root/scripts/versions.sh"
 libtorch="${GRASP_LIBTORCH:-$root/.libtorch}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/grasp-edge/wheels"
 mkdir -p "$cache"
+
+debs=(libclang1-14 pkg-config)
+missing=()
+for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
+    || { $sudo_ apt-get update >/dev/null && $sudo_ apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
 
 fetch() { # pip download one pinned wheel (no dependencies) into the cache unless it is there
   local spec="$1" pattern="$2"

@@ -6,6 +6,8 @@ use crate::link::{LineEvent, LineReader, Link};
 use crate::protocol::{self, Command, NakCode, Reply, MAX_LINE};
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A tool pose in the robot base frame: mm and degrees (yaw about +z).
@@ -89,7 +91,8 @@ pub struct LineArm {
     link: Box<dyn Link>,
     reader: LineReader,
     timing: LineTiming,
-    next_seq: u32,
+    /// Shared across reconnects, so late replies of an old link can never match a new command.
+    seq: Arc<AtomicU32>,
     /// Lines of queued motions not yet DONE, by sequence (resent while waiting).
     pending: HashMap<u32, String>,
     done: HashSet<u32>,
@@ -99,14 +102,18 @@ pub struct LineArm {
 }
 
 impl LineArm {
-    /// `first_seq` should differ from the last session's (the runtime continues its counter
-    /// across reconnects so late replies of the old link can never match a new command).
+    /// A driver numbering its commands from `first_seq`.
     pub fn new(link: Box<dyn Link>, timing: LineTiming, first_seq: u32) -> Self {
-        LineArm { link, reader: LineReader::new(MAX_LINE), timing, next_seq: first_seq.max(1), pending: HashMap::new(), done: HashSet::new(), garbled_replies: 0, retransmissions: 0 }
+        Self::with_counter(link, timing, Arc::new(AtomicU32::new(first_seq.max(1))))
     }
 
-    pub fn next_seq(&self) -> u32 {
-        self.next_seq
+    /// A driver continuing a sequence counter shared with earlier connections.
+    pub fn with_counter(link: Box<dyn Link>, timing: LineTiming, seq: Arc<AtomicU32>) -> Self {
+        LineArm { link, reader: LineReader::new(MAX_LINE), timing, seq, pending: HashMap::new(), done: HashSet::new(), garbled_replies: 0, retransmissions: 0 }
+    }
+
+    fn peek_seq(&self) -> u32 {
+        self.seq.load(Ordering::SeqCst).max(1)
     }
 
     fn lost(&self, e: io::Error) -> ArmError {
@@ -115,8 +122,8 @@ impl LineArm {
 
     /// Sends `cmd` until its own reply arrives; DONE events seen meanwhile are remembered.
     fn transact(&mut self, cmd: &Command) -> Result<(u32, Reply), ArmError> {
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        let seq = self.peek_seq();
+        self.seq.store(seq.wrapping_add(1).max(1), Ordering::SeqCst);
         let line = protocol::encode_command(seq, cmd);
         let reply = self.exchange(seq, &line)?;
         Ok((seq, reply))
@@ -175,7 +182,7 @@ impl LineArm {
     }
 
     fn queue(&mut self, cmd: Command) -> Result<MotionId, ArmError> {
-        let seq = self.next_seq;
+        let seq = self.peek_seq();
         let line = protocol::encode_command(seq, &cmd);
         self.pending.insert(seq, line);
         match self.transact(&cmd) {
@@ -307,6 +314,11 @@ pub struct RecordingArm {
 }
 
 impl RecordingArm {
+    /// An arm recording into `calls` (shared, so a test keeps a handle across reconnects).
+    pub fn new(calls: std::sync::Arc<std::sync::Mutex<Vec<ArmCall>>>) -> Self {
+        RecordingArm { calls, ..Default::default() }
+    }
+
     fn record(&mut self, c: ArmCall) -> MotionId {
         self.calls.lock().unwrap().push(c);
         self.next += 1;
@@ -492,7 +504,7 @@ mod tests {
             if o2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
                 return Err(ArmError::LinkLost { port: "/dev/fake".into(), source: io::Error::new(io::ErrorKind::NotFound, "absent") });
             }
-            Ok(Box::new(RecordingArm { calls: c2.clone(), ..Default::default() }) as Box<dyn Arm>)
+            Ok(Box::new(RecordingArm::new(c2.clone())) as Box<dyn Arm>)
         });
         let mut arm = Reconnecting::new("/dev/fake", opener, Backoff { min: Duration::from_millis(10), max: Duration::from_millis(40) });
         let t0 = Instant::now();

@@ -1,0 +1,359 @@
+//! Pure decision logic between grasps and arm commands (no I/O, time passed in):
+//! the safety filter, the stream-mode tracker and the pick-mode planner.
+
+use crate::arm::ArmPose;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A grasp candidate in the robot frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Target {
+    pub pose: ArmPose,
+    pub opening_mm: f64,
+    pub quality: f32,
+}
+
+/// Limits every command must satisfy before it is sent (config `[safety]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyLimits {
+    /// Lowest corner of the allowed box for the tool centre point, mm in the robot frame.
+    pub workspace_min: [f64; 3],
+    pub workspace_max: [f64; 3],
+    /// The gripper's widest opening, mm: wider grasps are refused.
+    pub max_opening_mm: f64,
+    /// Grasps with a smaller predicted quality are refused.
+    pub min_quality: f32,
+}
+
+/// Why a target was not sent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{field} is not finite")]
+    NonFinite { field: &'static str },
+    #[error("{axis} = {value:.1} mm is outside the workspace [{min:.1}, {max:.1}]")]
+    OutsideWorkspace { axis: &'static str, value: f64, min: f64, max: f64 },
+    #[error("opening {opening:.1} mm exceeds the gripper's {max:.1} mm")]
+    TooWide { opening: f64, max: f64 },
+    #[error("opening {0:.1} mm is negative")]
+    NegativeOpening(f64),
+    #[error("quality {quality:.3} below the minimum {min:.3}")]
+    LowQuality { quality: f32, min: f32 },
+}
+
+impl Refusal {
+    /// A short stable name for counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::NonFinite { .. } => "non-finite",
+            Refusal::OutsideWorkspace { .. } => "outside-workspace",
+            Refusal::TooWide { .. } | Refusal::NegativeOpening(_) => "opening",
+            Refusal::LowQuality { .. } => "low-quality",
+        }
+    }
+}
+
+impl SafetyLimits {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (i, axis) in ["x", "y", "z"].iter().enumerate() {
+            let (lo, hi) = (self.workspace_min[i], self.workspace_max[i]);
+            if !lo.is_finite() || !hi.is_finite() || lo >= hi {
+                return Err(("safety.workspace_min/workspace_max", format!("{axis}: min {lo} must be finite and below max {hi}")));
+            }
+        }
+        if !(self.max_opening_mm.is_finite() && self.max_opening_mm > 0.0) {
+            return Err(("safety.max_opening_mm", format!("{} must be a positive number of mm", self.max_opening_mm)));
+        }
+        if !(0.0..=1.0).contains(&self.min_quality) {
+            return Err(("safety.min_quality", format!("{} must be within [0, 1]", self.min_quality)));
+        }
+        Ok(())
+    }
+
+    /// Checks one target; the first violated limit is the reason.
+    pub fn check(&self, t: &Target) -> Result<(), Refusal> {
+        let fields = [("x", t.pose.x), ("y", t.pose.y), ("z", t.pose.z), ("yaw", t.pose.yaw), ("opening", t.opening_mm), ("quality", t.quality as f64)];
+        if let Some((field, _)) = fields.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Refusal::NonFinite { field });
+        }
+        for (i, (axis, v)) in fields[..3].iter().enumerate() {
+            let (min, max) = (self.workspace_min[i], self.workspace_max[i]);
+            if *v < min || *v > max {
+                return Err(Refusal::OutsideWorkspace { axis, value: *v, min, max });
+            }
+        }
+        if t.opening_mm < 0.0 {
+            return Err(Refusal::NegativeOpening(t.opening_mm));
+        }
+        if t.opening_mm > self.max_opening_mm {
+            return Err(Refusal::TooWide { opening: t.opening_mm, max: self.max_opening_mm });
+        }
+        if t.quality < self.min_quality {
+            return Err(Refusal::LowQuality { quality: t.quality, min: self.min_quality });
+        }
+        Ok(())
+    }
+
+    /// Whether an arbitrary pose (approach, lift, place) is inside the box.
+    pub fn contains(&self, p: &ArmPose) -> bool {
+        let v = [p.x, p.y, p.z];
+        (0..3).all(|i| v[i].is_finite() && v[i] >= self.workspace_min[i] && v[i] <= self.workspace_max[i]) && p.yaw.is_finite()
+    }
+}
+
+/// Difference of two gripper yaws in degrees, in (−90, 90]: a parallel gripper is symmetric under
+/// a half turn, so 89° and −89° are 2° apart.
+pub fn yaw_difference(a: f64, b: f64) -> f64 {
+    let mut d = (a - b) % 180.0;
+    if d > 90.0 {
+        d -= 180.0;
+    } else if d <= -90.0 {
+        d += 180.0;
+    }
+    d
+}
+
+fn distance(a: &ArmPose, b: &ArmPose) -> f64 {
+    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2) + (a.z - b.z).powi(2)).sqrt()
+}
+
+/// Stream-mode settings (config `[control]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Most targets sent per second.
+    pub rate_hz: f64,
+    /// Weight of the new observation in the exponential smoothing (1 = no smoothing).
+    pub smoothing: f64,
+    /// A candidate farther than this from the tracked target is another object: the tracker
+    /// keeps its target unless nothing is near for `lost_after_frames` frames.
+    pub reacquire_mm: f64,
+    pub lost_after_frames: u32,
+}
+
+/// GG-CNN's closed-loop style: follow one grasp across frames without jumping between objects.
+#[derive(Debug, Clone)]
+pub struct StreamTracker {
+    pub settings: StreamSettings,
+    current: Option<Target>,
+    missed: u32,
+    last_sent: Option<Duration>,
+}
+
+impl StreamTracker {
+    pub fn new(settings: StreamSettings) -> Self {
+        StreamTracker { settings, current: None, missed: 0, last_sent: None }
+    }
+
+    /// Forgets the target (after a reconnect nothing stale may be sent).
+    pub fn reset(&mut self) {
+        self.current = None;
+        self.missed = 0;
+        self.last_sent = None;
+    }
+
+    pub fn current(&self) -> Option<Target> {
+        self.current
+    }
+
+    /// Feeds the safe candidates of one frame (best first) at time `now`; returns the target to
+    /// send now, if one is due.
+    pub fn update(&mut self, candidates: &[Target], now: Duration) -> Option<Target> {
+        let s = self.settings;
+        match self.current {
+            None => {
+                self.current = candidates.first().copied();
+            }
+            Some(cur) => {
+                let nearest = candidates.iter().min_by(|a, b| distance(&a.pose, &cur.pose).total_cmp(&distance(&b.pose, &cur.pose)));
+                match nearest {
+                    Some(c) if distance(&c.pose, &cur.pose) <= s.reacquire_mm => {
+                        self.missed = 0;
+                        let a = s.smoothing.clamp(0.0, 1.0);
+                        let lerp = |old: f64, new: f64| old + a * (new - old);
+                        self.current = Some(Target {
+                            pose: ArmPose { x: lerp(cur.pose.x, c.pose.x), y: lerp(cur.pose.y, c.pose.y), z: lerp(cur.pose.z, c.pose.z), yaw: cur.pose.yaw + a * yaw_difference(c.pose.yaw, cur.pose.yaw) },
+                            opening_mm: lerp(cur.opening_mm, c.opening_mm),
+                            quality: c.quality,
+                        });
+                    }
+                    _ => {
+                        self.missed += 1;
+                        if self.missed >= s.lost_after_frames {
+                            self.missed = 0;
+                            self.current = candidates.first().copied();
+                        }
+                    }
+                }
+            }
+        }
+        let target = self.current?;
+        let period = Duration::from_secs_f64(1.0 / s.rate_hz.max(1e-3));
+        if self.last_sent.is_some_and(|t| now < t + period) {
+            return None;
+        }
+        self.last_sent = Some(now);
+        Some(target)
+    }
+}
+
+/// Pick-mode settings (config `[control]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickSettings {
+    /// Consecutive frames the best grasp must stay within `stable_mm` (and 10°) before picking.
+    pub stable_frames: u32,
+    pub stable_mm: f64,
+    /// Height above the grasp for the approach and the lift, mm.
+    pub approach_mm: f64,
+    pub lift_mm: f64,
+    /// Extra opening before descending, mm.
+    pub opening_margin_mm: f64,
+    /// Where to put the object; `None` goes home and opens there.
+    pub place: Option<ArmPose>,
+}
+
+/// One step of a pick.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum PickStep {
+    Move(ArmPose),
+    Grip(f64),
+    Home,
+}
+
+/// Waits for a grasp that holds still, then plans the pick.
+#[derive(Debug, Clone)]
+pub struct PickPlanner {
+    pub settings: PickSettings,
+    anchor: Option<Target>,
+    count: u32,
+}
+
+impl PickPlanner {
+    pub fn new(settings: PickSettings) -> Self {
+        PickPlanner { settings, anchor: None, count: 0 }
+    }
+
+    pub fn reset(&mut self) {
+        self.anchor = None;
+        self.count = 0;
+    }
+
+    /// Feeds the best safe candidate of a frame (or none); returns the target once stable.
+    pub fn observe(&mut self, best: Option<&Target>) -> Option<Target> {
+        let Some(b) = best else {
+            self.reset();
+            return None;
+        };
+        match self.anchor {
+            Some(a) if distance(&a.pose, &b.pose) <= self.settings.stable_mm && yaw_difference(a.pose.yaw, b.pose.yaw).abs() <= 10.0 => self.count += 1,
+            _ => {
+                self.anchor = Some(*b);
+                self.count = 1;
+            }
+        }
+        if self.count >= self.settings.stable_frames.max(1) {
+            let t = *b;
+            self.reset();
+            return Some(t);
+        }
+        None
+    }
+
+    /// The motions of one pick: open, approach above, descend, close, lift, place (or home), open.
+    /// The opening with its margin never exceeds the gripper's `max_opening_mm`.
+    pub fn plan(&self, t: &Target, max_opening_mm: f64) -> Vec<PickStep> {
+        let s = &self.settings;
+        let open = (t.opening_mm + s.opening_margin_mm).min(max_opening_mm);
+        let above = ArmPose { z: t.pose.z + s.approach_mm, ..t.pose };
+        let lifted = ArmPose { z: t.pose.z + s.lift_mm, ..t.pose };
+        let mut steps = vec![PickStep::Grip(open), PickStep::Move(above), PickStep::Move(t.pose), PickStep::Grip(0.0), PickStep::Move(lifted)];
+        match s.place {
+            Some(p) => steps.push(PickStep::Move(p)),
+            None => steps.push(PickStep::Home),
+        }
+        steps.push(PickStep::Grip(open));
+        steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> SafetyLimits {
+        SafetyLimits { workspace_min: [100.0, -200.0, -50.0], workspace_max: [350.0, 200.0, 200.0], max_opening_mm: 60.0, min_quality: 0.3 }
+    }
+
+    fn target(x: f64, y: f64, yaw: f64, q: f32) -> Target {
+        Target { pose: ArmPose { x, y, z: 0.0, yaw }, opening_mm: 30.0, quality: q }
+    }
+
+    #[test]
+    fn safety_filter_names_the_violated_limit() {
+        let l = limits();
+        assert_eq!(l.check(&target(200.0, 0.0, 10.0, 0.8)), Ok(()));
+        assert_eq!(l.check(&target(400.0, 0.0, 0.0, 0.8)), Err(Refusal::OutsideWorkspace { axis: "x", value: 400.0, min: 100.0, max: 350.0 }));
+        assert_eq!(l.check(&target(200.0, -250.0, 0.0, 0.8)).unwrap_err().kind(), "outside-workspace");
+        assert_eq!(l.check(&target(f64::NAN, 0.0, 0.0, 0.8)), Err(Refusal::NonFinite { field: "x" }));
+        assert_eq!(l.check(&target(200.0, 0.0, f64::INFINITY, 0.8)), Err(Refusal::NonFinite { field: "yaw" }));
+        assert_eq!(l.check(&target(200.0, 0.0, 0.0, f32::NAN)), Err(Refusal::NonFinite { field: "quality" }));
+        assert_eq!(l.check(&target(200.0, 0.0, 0.0, 0.1)), Err(Refusal::LowQuality { quality: 0.1, min: 0.3 }));
+        let wide = Target { opening_mm: 75.0, ..target(200.0, 0.0, 0.0, 0.9) };
+        assert_eq!(l.check(&wide).unwrap_err().to_string(), "opening 75.0 mm exceeds the gripper's 60.0 mm");
+        let mut bad = l;
+        bad.workspace_min[2] = 300.0;
+        assert_eq!(bad.validate().unwrap_err().0, "safety.workspace_min/workspace_max");
+    }
+
+    #[test]
+    fn yaw_difference_wraps_at_a_half_turn() {
+        assert_eq!(yaw_difference(89.0, -89.0), -2.0);
+        assert_eq!(yaw_difference(-89.0, 89.0), 2.0);
+        assert_eq!(yaw_difference(10.0, 5.0), 5.0);
+        assert_eq!(yaw_difference(90.0, -90.0), 0.0);
+    }
+
+    #[test]
+    fn tracker_follows_one_object_smoothly_at_a_bounded_rate() {
+        let mut t = StreamTracker::new(StreamSettings { rate_hz: 10.0, smoothing: 0.5, reacquire_mm: 30.0, lost_after_frames: 3 });
+        let ms = Duration::from_millis;
+        let first = t.update(&[target(200.0, 0.0, 0.0, 0.9), target(300.0, 100.0, 0.0, 0.8)], ms(0)).unwrap();
+        assert_eq!(first.pose.x, 200.0);
+        // A better grasp on another object appears: the tracker stays on its object, smoothed.
+        assert_eq!(t.update(&[target(300.0, 100.0, 0.0, 0.95), target(210.0, 0.0, 170.0, 0.7)], ms(50)), None, "rate limit: 50 ms < 100 ms");
+        let cur = t.current().unwrap();
+        assert_eq!(cur.pose.x, 205.0);
+        assert!((cur.pose.yaw - -5.0).abs() < 1e-9, "170° is 10° from 0° for a symmetric gripper: {}", cur.pose.yaw);
+        let sent = t.update(&[target(210.0, 0.0, 0.0, 0.7)], ms(100)).unwrap();
+        assert_eq!(sent.pose.x, 207.5);
+        // The object disappears for 3 frames: switch to the best remaining grasp.
+        for i in 0..2 {
+            t.update(&[target(300.0, 100.0, 0.0, 0.95)], ms(200 + i));
+            assert_eq!(t.current().unwrap().pose.x, 207.5);
+        }
+        t.update(&[target(300.0, 100.0, 0.0, 0.95)], ms(300));
+        assert_eq!(t.current().unwrap().pose.x, 300.0);
+        t.reset();
+        assert_eq!(t.current(), None);
+    }
+
+    #[test]
+    fn pick_waits_for_a_stable_grasp_and_plans_the_motions() {
+        let place = ArmPose { x: 150.0, y: 150.0, z: 50.0, yaw: 0.0 };
+        let mut p = PickPlanner::new(PickSettings { stable_frames: 3, stable_mm: 5.0, approach_mm: 60.0, lift_mm: 80.0, opening_margin_mm: 10.0, place: Some(place) });
+        assert_eq!(p.observe(Some(&target(200.0, 0.0, 0.0, 0.9))), None);
+        assert_eq!(p.observe(Some(&target(203.0, 0.0, 0.0, 0.9))), None);
+        assert_eq!(p.observe(Some(&target(220.0, 0.0, 0.0, 0.9))), None, "moved 20 mm: start over");
+        assert_eq!(p.observe(Some(&target(221.0, 0.0, 3.0, 0.9))), None);
+        assert_eq!(p.observe(None), None, "lost: start over");
+        for _ in 0..2 {
+            assert_eq!(p.observe(Some(&target(221.0, 0.0, 0.0, 0.9))), None);
+        }
+        let t = p.observe(Some(&target(222.0, 1.0, 0.0, 0.9))).unwrap();
+        let steps = p.plan(&t, 60.0);
+        let at = |z| ArmPose { x: 222.0, y: 1.0, z, yaw: 0.0 };
+        assert_eq!(steps, vec![PickStep::Grip(40.0), PickStep::Move(at(60.0)), PickStep::Move(at(0.0)), PickStep::Grip(0.0), PickStep::Move(at(80.0)), PickStep::Move(place), PickStep::Grip(40.0)]);
+        assert_eq!(p.plan(&t, 35.0)[0], PickStep::Grip(35.0), "margin clipped to the gripper's stroke");
+    }
+}

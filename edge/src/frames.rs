@@ -1,0 +1,417 @@
+//! Frame sources behind one trait: a V4L2 camera ([`V4l2Source`], through the `v4l` crate) and a
+//! replay of image files or a flight recording ([`ReplaySource`]). The pixel-format negotiation and
+//! conversions are pure functions ([`choose_format`], [`yuyv_to_rgb`], [`decode_mjpeg`]) tested on
+//! byte buffers, since no virtual camera can be loaded on a build machine.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One RGB8 frame (packed, row-major). The buffer is reused by sources that can.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub rgb: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    /// Frame counter of the source (gaps mean the source dropped frames).
+    pub index: u64,
+    /// Where it came from (file name, or the device and its sequence number).
+    pub origin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// A frame arrived damaged and was skipped; the source is still usable.
+    #[error("corrupt frame from {origin}: {reason}")]
+    Corrupt { origin: String, reason: String },
+    /// No frame within the timeout; the source is still usable (it may have been reopened).
+    #[error("no frame from {origin} within {timeout:?}")]
+    Timeout { origin: String, timeout: Duration },
+    /// The device is gone; the caller reopens it with back-off.
+    #[error("camera {origin} lost: {reason}")]
+    Lost { origin: String, reason: String },
+    /// A replay has no more frames.
+    #[error("end of replay {0}")]
+    End(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub trait FrameSource: Send {
+    /// Fills `frame` with the next frame, waiting at most `timeout`.
+    fn next_frame(&mut self, frame: &mut Frame, timeout: Duration) -> Result<(), FrameError>;
+    fn describe(&self) -> String;
+}
+
+/// Pixel formats the camera path understands, in order of preference for a given purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    Yuyv,
+    Mjpeg,
+}
+
+impl PixelFormat {
+    pub fn fourcc(self) -> [u8; 4] {
+        match self {
+            PixelFormat::Yuyv => *b"YUYV",
+            PixelFormat::Mjpeg => *b"MJPG",
+        }
+    }
+    pub fn from_fourcc(f: [u8; 4]) -> Option<Self> {
+        match &f {
+            b"YUYV" => Some(PixelFormat::Yuyv),
+            b"MJPG" => Some(PixelFormat::Mjpeg),
+            _ => None,
+        }
+    }
+}
+
+/// What the camera should deliver: `None` lets the negotiation choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatPreference {
+    #[default]
+    Auto,
+    Yuyv,
+    Mjpeg,
+}
+
+/// Picks the pixel format to request from the fourccs a driver lists. YUYV is exact and cheap to
+/// convert; MJPEG is what many USB cameras need for full resolution at 30 fps, so `auto` takes
+/// YUYV when offered, else MJPEG.
+pub fn choose_format(offered: &[[u8; 4]], pref: FormatPreference) -> Result<PixelFormat, String> {
+    let has = |p: PixelFormat| offered.contains(&p.fourcc());
+    let names = || offered.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>().join(", ");
+    let want = match pref {
+        FormatPreference::Yuyv => vec![PixelFormat::Yuyv],
+        FormatPreference::Mjpeg => vec![PixelFormat::Mjpeg],
+        FormatPreference::Auto => vec![PixelFormat::Yuyv, PixelFormat::Mjpeg],
+    };
+    want.into_iter().find(|p| has(*p)).ok_or_else(|| format!("the camera offers [{}], none of which grasp-edge can convert for `{pref:?}` (YUYV or MJPG needed)", names()))
+}
+
+/// Converts a YUYV 4:2:2 buffer (BT.601 limited range, as UVC cameras send) to packed RGB8.
+/// `data` must hold at least `width*height*2` bytes (a driver's `bytesused`); `stride` is the
+/// bytes per row (≥ 2·width).
+pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, stride: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    if width % 2 != 0 {
+        return Err(format!("YUYV width {width} is odd"));
+    }
+    let stride = stride.max(width * 2);
+    let need = stride * (height.saturating_sub(1)) + width * 2;
+    if data.len() < need {
+        return Err(format!("YUYV frame {width}x{height} needs {need} bytes, got {} (truncated)", data.len()));
+    }
+    out.resize(width * height * 3, 0);
+    let clamp = |v: i32| v.clamp(0, 255) as u8;
+    for row in 0..height {
+        let src = &data[row * stride..row * stride + width * 2];
+        let dst = &mut out[row * width * 3..(row + 1) * width * 3];
+        for (px, chunk) in src.chunks_exact(4).enumerate() {
+            let (y0, u, y1, v) = (chunk[0] as i32, chunk[1] as i32 - 128, chunk[2] as i32, chunk[3] as i32 - 128);
+            for (k, y) in [y0, y1].into_iter().enumerate() {
+                // Fixed-point BT.601: 298/256 ≈ 1.164, 409/256 ≈ 1.596, …
+                let c = 298 * (y - 16);
+                let o = (2 * px + k) * 3;
+                dst[o] = clamp((c + 409 * v + 128) >> 8);
+                dst[o + 1] = clamp((c - 100 * u - 208 * v + 128) >> 8);
+                dst[o + 2] = clamp((c + 516 * u + 128) >> 8);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one MJPEG frame into packed RGB8, checking it has the negotiated size.
+pub fn decode_mjpeg(data: &[u8], width: usize, height: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    let img = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg).map_err(|e| format!("bad JPEG ({} bytes): {e}", data.len()))?;
+    if img.width() as usize != width || img.height() as usize != height {
+        return Err(format!("JPEG is {}x{}, negotiated {width}x{height}", img.width(), img.height()));
+    }
+    let rgb = img.into_rgb8();
+    out.clear();
+    out.extend_from_slice(rgb.as_raw());
+    Ok(())
+}
+
+/// Converts one captured buffer (`bytesused` bytes of it) in format `fmt` to RGB.
+pub fn convert(fmt: PixelFormat, data: &[u8], width: usize, height: usize, stride: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    match fmt {
+        PixelFormat::Yuyv => yuyv_to_rgb(data, width, height, stride, out),
+        PixelFormat::Mjpeg => decode_mjpeg(data, width, height, out),
+    }
+}
+
+/// Camera settings.
+#[derive(Debug, Clone)]
+pub struct V4l2Settings {
+    pub device: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub format: FormatPreference,
+}
+
+/// A V4L2 capture device. A capture timeout recreates the stream (v4l 0.14 answers the retry with
+/// EINVAL otherwise); a vanished device is reported as `Lost` and reopened by [`V4l2Source::next_frame`]
+/// on later calls, at most once per second.
+pub struct V4l2Source {
+    settings: V4l2Settings,
+    open: Option<OpenCamera>,
+    next_reopen: Instant,
+    /// Frames skipped because the driver flagged them or they did not decode.
+    pub corrupt_frames: u64,
+}
+
+struct OpenCamera {
+    // Field order matters: the stream must drop before the device.
+    stream: v4l::io::mmap::Stream<'static>,
+    _device: Box<v4l::Device>,
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    stride: usize,
+}
+
+impl V4l2Source {
+    pub fn open(settings: V4l2Settings) -> Result<Self, FrameError> {
+        let open = Self::open_device(&settings)?;
+        Ok(V4l2Source { settings, open: Some(open), next_reopen: Instant::now(), corrupt_frames: 0 })
+    }
+
+    fn origin(&self) -> String {
+        self.settings.device.display().to_string()
+    }
+
+    fn open_device(s: &V4l2Settings) -> Result<OpenCamera, FrameError> {
+        use v4l::video::Capture;
+        let origin = s.device.display().to_string();
+        let setup = |what: &str, e: std::io::Error| FrameError::Setup(format!("camera {origin}: {what}: {e}"));
+        let device = Box::new(v4l::Device::with_path(&s.device).map_err(|e| FrameError::Lost { origin: origin.clone(), reason: format!("cannot open: {e}") })?);
+        let offered: Vec<[u8; 4]> = device.enum_formats().map_err(|e| setup("listing formats", e))?.iter().map(|d| d.fourcc.repr).collect();
+        let wanted = choose_format(&offered, s.format).map_err(|e| FrameError::Setup(format!("camera {origin}: {e}")))?;
+        let mut fmt = device.format().map_err(|e| setup("reading the format", e))?;
+        fmt.width = s.width;
+        fmt.height = s.height;
+        fmt.fourcc = v4l::FourCC::new(&wanted.fourcc());
+        // Use what the driver actually set, which may differ from what was asked.
+        let got = device.set_format(&fmt).map_err(|e| setup("setting the format", e))?;
+        let format = PixelFormat::from_fourcc(got.fourcc.repr).ok_or_else(|| FrameError::Setup(format!("camera {origin}: driver switched to unsupported format {}", got.fourcc)))?;
+        if got.width != s.width || got.height != s.height {
+            log::warn!("camera {origin}: asked {}x{}, driver gives {}x{}", s.width, s.height, got.width, got.height);
+        }
+        if s.fps > 0 {
+            if let Err(e) = device.set_params(&v4l::video::capture::Parameters::with_fps(s.fps)) {
+                log::warn!("camera {origin}: cannot set {} fps: {e}", s.fps);
+            }
+        }
+        // SAFETY of the 'static: the stream borrows the boxed device, which lives in the same struct
+        // and is dropped after it (field order), and the Box keeps its address fixed.
+        let dev_ref: &'static v4l::Device = unsafe { &*(device.as_ref() as *const v4l::Device) };
+        let stream = v4l::io::mmap::Stream::with_buffers(dev_ref, v4l::buffer::Type::VideoCapture, 4).map_err(|e| setup("allocating buffers", e))?;
+        log::info!("camera {origin}: {}x{} {:?}", got.width, got.height, format);
+        Ok(OpenCamera { stream, _device: device, format, width: got.width as usize, height: got.height as usize, stride: got.stride as usize })
+    }
+}
+
+impl FrameSource for V4l2Source {
+    fn next_frame(&mut self, frame: &mut Frame, timeout: Duration) -> Result<(), FrameError> {
+        use v4l::io::traits::CaptureStream;
+        let origin = self.origin();
+        if self.open.is_none() {
+            if Instant::now() < self.next_reopen {
+                std::thread::sleep(timeout.min(self.next_reopen - Instant::now()));
+                return Err(FrameError::Timeout { origin, timeout });
+            }
+            self.next_reopen = Instant::now() + Duration::from_secs(1);
+            self.open = Some(Self::open_device(&self.settings)?);
+        }
+        let cam = self.open.as_mut().expect("opened above");
+        cam.stream.set_timeout(timeout);
+        match cam.stream.next() {
+            Ok((buf, meta)) => {
+                let used = (meta.bytesused as usize).min(buf.len());
+                frame.index = meta.sequence as u64;
+                frame.origin = format!("{origin}#{}", meta.sequence);
+                if meta.flags.contains(v4l::buffer::Flags::ERROR) {
+                    self.corrupt_frames += 1;
+                    return Err(FrameError::Corrupt { origin, reason: "driver flagged the buffer as damaged".into() });
+                }
+                let (fmt, w, h, stride) = (cam.format, cam.width, cam.height, cam.stride);
+                match convert(fmt, &buf[..used], w, h, stride, &mut frame.rgb) {
+                    Ok(()) => {
+                        frame.width = w;
+                        frame.height = h;
+                        Ok(())
+                    }
+                    Err(reason) => {
+                        self.corrupt_frames += 1;
+                        Err(FrameError::Corrupt { origin, reason })
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                // v4l 0.14: a stream that timed out must be recreated.
+                self.open = None;
+                self.next_reopen = Instant::now();
+                Err(FrameError::Timeout { origin, timeout })
+            }
+            Err(e) => {
+                self.open = None;
+                self.next_reopen = Instant::now() + Duration::from_secs(1);
+                Err(FrameError::Lost { origin, reason: e.to_string() })
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("V4L2 camera {}", self.origin())
+    }
+}
+
+/// Image files played back in name order (a directory of PNG/JPEG frames, or the `frames/` of a
+/// flight recording), at a fixed rate (0 = as fast as the pipeline runs), optionally looping.
+pub struct ReplaySource {
+    files: Vec<PathBuf>,
+    next: usize,
+    period: Duration,
+    last: Option<Instant>,
+    looping: bool,
+    index: u64,
+    dir: PathBuf,
+}
+
+impl ReplaySource {
+    pub fn open(dir: &Path, fps: f64, looping: bool) -> Result<Self, FrameError> {
+        let frames_dir = if dir.join("frames").is_dir() { dir.join("frames") } else { dir.to_path_buf() };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&frames_dir)
+            .map_err(|e| FrameError::Setup(format!("replay directory {}: {e}", frames_dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("png" | "jpg" | "jpeg")))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(FrameError::Setup(format!("replay directory {} holds no .png/.jpg frames", frames_dir.display())));
+        }
+        let period = if fps > 0.0 { Duration::from_secs_f64(1.0 / fps) } else { Duration::ZERO };
+        Ok(ReplaySource { files, next: 0, period, last: None, looping, index: 0, dir: frames_dir })
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+impl FrameSource for ReplaySource {
+    fn next_frame(&mut self, frame: &mut Frame, _timeout: Duration) -> Result<(), FrameError> {
+        if self.next >= self.files.len() {
+            if !self.looping {
+                return Err(FrameError::End(self.dir.display().to_string()));
+            }
+            self.next = 0;
+        }
+        if let Some(last) = self.last {
+            let due = last + self.period;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        self.last = Some(Instant::now());
+        let path = &self.files[self.next];
+        self.next += 1;
+        self.index += 1;
+        frame.index = self.index;
+        frame.origin = path.display().to_string();
+        let img = image::open(path).map_err(|e| FrameError::Corrupt { origin: path.display().to_string(), reason: e.to_string() })?.into_rgb8();
+        frame.width = img.width() as usize;
+        frame.height = img.height() as usize;
+        frame.rgb.clear();
+        frame.rgb.extend_from_slice(img.as_raw());
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("replay of {} ({} frames{})", self.dir.display(), self.files.len(), if self.looping { ", looping" } else { "" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_prefers_yuyv_and_names_what_is_offered() {
+        assert_eq!(choose_format(&[*b"MJPG", *b"YUYV"], FormatPreference::Auto), Ok(PixelFormat::Yuyv));
+        assert_eq!(choose_format(&[*b"MJPG", *b"YUYV"], FormatPreference::Mjpeg), Ok(PixelFormat::Mjpeg));
+        assert_eq!(choose_format(&[*b"MJPG"], FormatPreference::Auto), Ok(PixelFormat::Mjpeg));
+        let e = choose_format(&[*b"GREY", *b"NV12"], FormatPreference::Auto).unwrap_err();
+        assert!(e.contains("GREY, NV12"), "{e}");
+        assert!(choose_format(&[*b"MJPG"], FormatPreference::Yuyv).is_err());
+    }
+
+    #[test]
+    fn yuyv_converts_known_colours() {
+        // BT.601 limited range: Y=16 black, Y=235 white; (Y=81,U=90,V=240) is pure red.
+        let data = [16u8, 128, 235, 128, 81, 90, 81, 240];
+        // Pairs share chroma: first pair black/white, second pair red/red.
+        let mut out = Vec::new();
+        yuyv_to_rgb(&data, 4, 1, 8, &mut out).unwrap();
+        assert_eq!(&out[0..3], &[0, 0, 0]);
+        assert_eq!(&out[3..6], &[255, 255, 255]);
+        for px in [&out[6..9], &out[9..12]] {
+            assert!(px[0] >= 250 && px[1] <= 3 && px[2] <= 3, "red came out as {px:?}");
+        }
+    }
+
+    #[test]
+    fn yuyv_honours_stride_and_refuses_truncated_buffers() {
+        // 2x2 frame, stride 8 (4 padding bytes per row).
+        let data = [16u8, 128, 16, 128, 9, 9, 9, 9, 235, 128, 235, 128];
+        let mut out = Vec::new();
+        yuyv_to_rgb(&data, 2, 2, 8, &mut out).unwrap();
+        assert_eq!(out, vec![0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255]);
+        let e = yuyv_to_rgb(&data[..10], 2, 2, 8, &mut out).unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+        assert!(yuyv_to_rgb(&data, 3, 1, 6, &mut out).is_err());
+    }
+
+    #[test]
+    fn mjpeg_decodes_and_checks_its_size() {
+        let img = image::RgbImage::from_fn(16, 8, |x, _| image::Rgb([(x * 16) as u8, 100, 50]));
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let mut out = Vec::new();
+        decode_mjpeg(&jpeg, 16, 8, &mut out).unwrap();
+        assert_eq!(out.len(), 16 * 8 * 3);
+        assert!((out[3 * 15] as i32 - 240).abs() < 12, "last column red {}", out[3 * 15]);
+        assert!(decode_mjpeg(&jpeg, 32, 8, &mut out).unwrap_err().contains("negotiated 32x8"));
+        assert!(decode_mjpeg(&jpeg[..jpeg.len() / 2], 16, 8, &mut out).is_err());
+        assert!(decode_mjpeg(b"not a jpeg", 16, 8, &mut out).unwrap_err().contains("bad JPEG"));
+    }
+
+    #[test]
+    fn replay_plays_in_name_order_skips_corrupt_files_and_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, v) in [("b.png", 20u8), ("a.png", 10)] {
+            image::RgbImage::from_pixel(4, 3, image::Rgb([v, v, v])).save(dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("c.png"), b"not a png").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"ignored").unwrap();
+        let mut src = ReplaySource::open(dir.path(), 0.0, false).unwrap();
+        assert_eq!(src.len(), 3);
+        let mut f = Frame::default();
+        src.next_frame(&mut f, Duration::from_secs(1)).unwrap();
+        assert_eq!((f.width, f.height, f.rgb[0]), (4, 3, 10));
+        src.next_frame(&mut f, Duration::from_secs(1)).unwrap();
+        assert_eq!(f.rgb[0], 20);
+        assert!(matches!(src.next_frame(&mut f, Duration::from_secs(1)), Err(FrameError::Corrupt { .. })));
+        assert!(matches!(src.next_frame(&mut f, Duration::from_secs(1)), Err(FrameError::End(_))));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(ReplaySource::open(empty.path(), 0.0, false), Err(FrameError::Setup(m)) if m.contains("no .png")));
+    }
+}

@@ -14,15 +14,8 @@ libtorch="${GRASP_LIBTORCH:-$root/.libtorch}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/grasp-edge/wheels"
 mkdir -p "$cache"
 
-debs=(libclang1-14 pkg-config)
-missing=()
-for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}" >&2
-  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
-  $sudo_ apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
-    || { $sudo_ apt-get update >/dev/null && $sudo_ apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
-fi
+source "$root/scripts/debs.sh"
+grasp_install_debs
 
 fetch() { # pip download one pinned wheel (no dependencies) into the cache unless it is there
   local spec="$1" pattern="$2"

@@ -105,9 +105,6 @@ pub fn wrap_half_turn(a: f32) -> f32 {
 pub struct Decoder {
     pub params: DecodeParams,
     q: Vec<f32>,
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-    width: Vec<f32>,
     scratch: Vec<f32>,
     kernel: Vec<f32>,
     candidates: Vec<(f32, u32)>,
@@ -124,14 +121,9 @@ impl Decoder {
         out.clear();
         let n = maps.size;
         let p = self.params.clone();
-        for (src, dst, sigma) in [
-            (&maps.q, &mut self.q, p.q_sigma),
-            (&maps.cos, &mut self.cos, p.angle_sigma),
-            (&maps.sin, &mut self.sin, p.angle_sigma),
-            (&maps.width, &mut self.width, p.width_sigma),
-        ] {
-            gaussian_blur(src, n, sigma, dst, &mut self.scratch, &mut self.kernel);
-        }
+        // Q is smoothed everywhere (peaks are searched in it); angle and width only where a grasp
+        // is read, which gives the same values at a fraction of the cost.
+        gaussian_blur(&maps.q, n, p.q_sigma, &mut self.q, &mut self.scratch, &mut self.kernel);
         self.candidates.clear();
         match p.mode {
             PeakMode::Argmax => {
@@ -156,14 +148,12 @@ impl Decoder {
                 continue; // within the minimum distance of a better peak
             }
             let i = idx as usize;
-            let g = Grasp {
-                x,
-                y,
-                angle: wrap_half_turn(self.sin[i].atan2(self.cos[i]) / 2.0),
-                width: self.width[i] * p.width_scale,
-                quality,
-            };
-            if g.is_finite() && (self.cos[i] != 0.0 || self.sin[i] != 0.0) {
+            let (px, py) = (i % n, i / n);
+            let cos = blur_at(&maps.cos, n, p.angle_sigma, px, py, &mut self.kernel);
+            let sin = blur_at(&maps.sin, n, p.angle_sigma, px, py, &mut self.kernel);
+            let width = blur_at(&maps.width, n, p.width_sigma, px, py, &mut self.kernel);
+            let g = Grasp { x, y, angle: wrap_half_turn(sin.atan2(cos) / 2.0), width: width * p.width_scale, quality };
+            if g.is_finite() && (cos != 0.0 || sin != 0.0) {
                 out.push(g);
             } else {
                 dropped += 1;
@@ -221,37 +211,84 @@ pub fn gaussian_blur(src: &[f32], n: usize, sigma: f32, dst: &mut Vec<f32>, scra
     }));
     let sum: f32 = kernel.iter().sum();
     kernel.iter_mut().for_each(|k| *k /= sum);
-    scratch.resize(n * n, 0.0);
-    let r = radius as isize;
-    let last = n as isize - 1;
-    // Horizontal pass into scratch, vertical pass into dst.
+    scratch.resize(n * n + n + 2 * radius, 0.0);
+    let (scratch, padded) = scratch.split_at_mut(n * n);
+    // Horizontal pass into scratch over a border-clamped copy of each row, vertical pass into dst
+    // row by row. Loops run k outside, x inside so they vectorise; each output still sums its taps
+    // in kernel order, exactly as `blur_at` does.
     for y in 0..n {
         let row = &src[y * n..(y + 1) * n];
-        for x in 0..n {
-            let mut acc = 0.0;
-            for (k, w) in kernel.iter().enumerate() {
-                let xx = (x as isize + k as isize - r).clamp(0, last) as usize;
-                acc += w * row[xx];
+        padded[..radius].fill(row[0]);
+        padded[radius..radius + n].copy_from_slice(row);
+        padded[radius + n..].fill(row[n - 1]);
+        let out = &mut scratch[y * n..(y + 1) * n];
+        out.fill(0.0);
+        for (k, w) in kernel.iter().enumerate() {
+            for (o, v) in out.iter_mut().zip(&padded[k..k + n]) {
+                *o += w * v;
             }
-            scratch[y * n + x] = acc;
         }
     }
+    let last = n - 1;
     for y in 0..n {
-        for x in 0..n {
-            let mut acc = 0.0;
-            for (k, w) in kernel.iter().enumerate() {
-                let yy = (y as isize + k as isize - r).clamp(0, last) as usize;
-                acc += w * scratch[yy * n + x];
+        let out = &mut dst[y * n..(y + 1) * n];
+        out.fill(0.0);
+        for (k, w) in kernel.iter().enumerate() {
+            let yy = (y + k).saturating_sub(radius).min(last);
+            for (o, v) in out.iter_mut().zip(&scratch[yy * n..(yy + 1) * n]) {
+                *o += w * v;
             }
-            dst[y * n + x] = acc;
         }
     }
+}
+
+/// The value of [`gaussian_blur`] of `src` at one pixel (same taps, same order, same result).
+pub fn blur_at(src: &[f32], n: usize, sigma: f32, x: usize, y: usize, kernel: &mut Vec<f32>) -> f32 {
+    if sigma <= 0.0 || n == 0 {
+        return src[y * n + x];
+    }
+    let radius = (4.0 * sigma).ceil() as usize;
+    kernel.clear();
+    kernel.extend((0..=2 * radius).map(|i| {
+        let d = i as f32 - radius as f32;
+        (-0.5 * d * d / (sigma * sigma)).exp()
+    }));
+    let sum: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= sum);
+    let last = n - 1;
+    let mut acc = 0.0;
+    for (j, wy) in kernel.iter().enumerate() {
+        let yy = (y + j).saturating_sub(radius).min(last);
+        let row = &src[yy * n..(yy + 1) * n];
+        let mut h = 0.0;
+        for (k, wx) in kernel.iter().enumerate() {
+            h += wx * row[(x + k).saturating_sub(radius).min(last)];
+        }
+        acc += wy * h;
+    }
+    acc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::f32::consts::PI;
+
+    #[test]
+    fn blur_at_one_pixel_equals_the_full_blur_bit_for_bit() {
+        let n = 37;
+        let src: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 101) as f32 / 101.0).collect();
+        let (mut dst, mut scratch, mut kernel) = (Vec::new(), Vec::new(), Vec::new());
+        for sigma in [0.0, 1.0, 2.5, 5.0] {
+            gaussian_blur(&src, n, sigma, &mut dst, &mut scratch, &mut kernel);
+            for (x, y) in [(0, 0), (36, 0), (18, 18), (3, 35), (36, 36)] {
+                assert_eq!(blur_at(&src, n, sigma, x, y, &mut kernel), dst[y * n + x], "σ {sigma} at ({x}, {y})");
+            }
+        }
+        // A constant map stays constant (the kernel is normalised, borders clamped).
+        gaussian_blur(&vec![0.5; n * n], n, 5.0, &mut dst, &mut scratch, &mut kernel);
+        assert!(dst.iter().all(|v| (v - 0.5).abs() < 1e-5));
+    }
 
     /// Maps with Gaussian Q bumps at the given points and uniform angle/width around each.
     fn maps_with(size: usize, grasps: &[(usize, usize, f32, f32, f32)]) -> GraspMaps {

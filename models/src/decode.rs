@@ -203,14 +203,7 @@ pub fn gaussian_blur(src: &[f32], n: usize, sigma: f32, dst: &mut Vec<f32>, scra
         dst.copy_from_slice(&src[..n * n]);
         return;
     }
-    let radius = (4.0 * sigma).ceil() as usize;
-    kernel.clear();
-    kernel.extend((0..=2 * radius).map(|i| {
-        let d = i as f32 - radius as f32;
-        (-0.5 * d * d / (sigma * sigma)).exp()
-    }));
-    let sum: f32 = kernel.iter().sum();
-    kernel.iter_mut().for_each(|k| *k /= sum);
+    let radius = gaussian_kernel(sigma, kernel);
     scratch.resize(n * n + n + 2 * radius, 0.0);
     let (scratch, padded) = scratch.split_at_mut(n * n);
     // Horizontal pass into scratch over a border-clamped copy of each row, vertical pass into dst
@@ -242,11 +235,8 @@ pub fn gaussian_blur(src: &[f32], n: usize, sigma: f32, dst: &mut Vec<f32>, scra
     }
 }
 
-/// The value of [`gaussian_blur`] of `src` at one pixel (same taps, same order, same result).
-pub fn blur_at(src: &[f32], n: usize, sigma: f32, x: usize, y: usize, kernel: &mut Vec<f32>) -> f32 {
-    if sigma <= 0.0 || n == 0 {
-        return src[y * n + x];
-    }
+/// Fills `kernel` with the normalised Gaussian of `sigma`, truncated at 4σ; returns its radius.
+fn gaussian_kernel(sigma: f32, kernel: &mut Vec<f32>) -> usize {
     let radius = (4.0 * sigma).ceil() as usize;
     kernel.clear();
     kernel.extend((0..=2 * radius).map(|i| {
@@ -255,6 +245,15 @@ pub fn blur_at(src: &[f32], n: usize, sigma: f32, x: usize, y: usize, kernel: &m
     }));
     let sum: f32 = kernel.iter().sum();
     kernel.iter_mut().for_each(|k| *k /= sum);
+    radius
+}
+
+/// The value of [`gaussian_blur`] of `src` at one pixel (same taps, same order, same result).
+pub fn blur_at(src: &[f32], n: usize, sigma: f32, x: usize, y: usize, kernel: &mut Vec<f32>) -> f32 {
+    if sigma <= 0.0 || n == 0 {
+        return src[y * n + x];
+    }
+    let radius = gaussian_kernel(sigma, kernel);
     let last = n - 1;
     let mut acc = 0.0;
     for (j, wy) in kernel.iter().enumerate() {

@@ -373,7 +373,7 @@ impl Pipeline {
         }
         self.summary.reconnects = self.arm.reconnects;
         // The last window's latencies with the run's totals.
-        self.summary.stats_line = self.stats.report(Duration::ZERO, Instant::now()).unwrap_or(last_stats);
+        self.summary.stats_line = if self.summary.frames > 0 { self.stats.current_line(Instant::now()) } else { last_stats };
         Ok(self.summary.clone())
     }
 }

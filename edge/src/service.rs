@@ -145,6 +145,11 @@ impl Stats {
         Some(line)
     }
 
+    /// The stats line of the current window so far, without starting a new one.
+    pub fn current_line(&self, now: Instant) -> String {
+        self.line(self.since.map(|t| now.duration_since(t)).unwrap_or_default())
+    }
+
     pub fn line(&self, window: Duration) -> String {
         let fps = self.frames_since as f64 / window.as_secs_f64().max(1e-9);
         let mut s = format!("{fps:.1} fps |");

@@ -5,7 +5,9 @@
 //! The `grasp-calib` wizard that collects correspondences on the robot is not written yet.
 
 pub mod camera;
+pub mod camera_info;
 pub mod file;
+pub mod marker;
 pub mod solve;
 
 pub use camera::{CameraModel, CameraPose, Intrinsics, RobotGrasp, TransformError};

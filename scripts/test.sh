@@ -13,5 +13,5 @@ echo "== cargo test (workspace, all features: tract + libtorch)" >&2
 cargo test --workspace --all-features --locked
 
 echo "== cargo test (crates without libtorch: tract only)" >&2
-env -u LIBTORCH cargo test --locked -p grasp-models -p grasp-edge -p grasp-calib
+env -u LIBTORCH cargo test --locked -p grasp-models -p grasp-edge -p grasp-calib -p grasp-calib-cli
 echo "== all tests passed" >&2

@@ -1,8 +1,10 @@
 //! Calibration for grasp-edge: the pinhole camera model with distortion and the image-to-robot
 //! transform the edge binary calls every frame ([`camera`], paper eq. 1), the calibration file
 //! with its plausibility checks ([`file`]), and the solvers that estimate a camera from
-//! pixel ↔ robot correspondences ([`solve`]). All pure computation, no I/O but file reading.
-//! The `grasp-calib` wizard that collects correspondences on the robot is not written yet.
+//! pixel ↔ robot correspondences ([`solve`]), the gripper marker's detector ([`marker`]) and the
+//! ROS `camera_info` import ([`camera_info`]). All pure computation, no I/O but file reading.
+//! The `grasp-calib` wizard (package `grasp-calib-cli` in `calib/cli`, which also uses the edge
+//! crate's camera and arm) collects the correspondences on the robot.
 
 pub mod camera;
 pub mod camera_info;

@@ -1,0 +1,257 @@
+//! The calibration wizard behind `grasp-calib`: moves (or asks the operator to jog) the arm over
+//! poses, finds the gripper's marker in a camera frame at each, solves the camera from the
+//! pixel ↔ robot pairs, draws a verification image and decides whether the fit is good enough to
+//! save. Devices are the edge crate's ([`grasp_edge::frames::FrameSource`], [`grasp_edge::arm::Arm`]);
+//! [`synthetic`] is a camera that renders the marker where a simulated arm holds it, for tests and
+//! `--simulate`.
+
+pub mod synthetic;
+
+use grasp_calib::marker::{self, MarkerSpec};
+use grasp_calib::{solve_full, CameraModel, Correspondence, Solution};
+use grasp_edge::arm::{Arm, ArmPose};
+use grasp_edge::frames::{Frame, FrameSource};
+use nalgebra::Point3;
+use std::time::Duration;
+
+/// How the arm reaches its poses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WizardMode {
+    /// The wizard drives the arm over a grid inside the safe box.
+    Auto,
+    /// The operator jogs the arm; the wizard reads its position.
+    Manual,
+}
+
+#[derive(Debug, Clone)]
+pub struct WizardSettings {
+    pub mode: WizardMode,
+    /// The box the auto mode may move the tool point in, mm (robot frame).
+    pub box_min: [f64; 3],
+    pub box_max: [f64; 3],
+    /// Grid points per axis in x and y, per height.
+    pub grid: (usize, usize),
+    /// Tool heights (mm) of the grid layers; at least two for the full solve.
+    pub heights: Vec<f64>,
+    /// Marker centre relative to the tool point, in the tool frame (mm; rotates with yaw).
+    pub marker_offset: [f64; 3],
+    pub marker: MarkerSpec,
+    pub table_z: f64,
+    /// Fits with a larger RMS reprojection error (px) are not saved without `force`.
+    pub max_rms_px: f64,
+    /// Manual mode: points to collect.
+    pub manual_points: usize,
+    pub motion_timeout: Duration,
+    /// Frames to skip after a motion (camera latency, arm settling).
+    pub settle_frames: usize,
+}
+
+/// The operator's side of the wizard (a terminal, or a script in tests).
+pub trait Operator {
+    fn say(&mut self, text: &str);
+    /// Asks a yes/no question.
+    fn confirm(&mut self, question: &str) -> bool;
+    /// Manual mode: waits until the operator has jogged the arm; false when they are done.
+    fn jogged(&mut self, point: usize, of: usize) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WizardError {
+    #[error("camera check failed: {0}")]
+    Camera(String),
+    #[error("arm check failed: {0}")]
+    Arm(String),
+    #[error("only {got} usable points (need at least {need}); {advice}")]
+    TooFewPoints { got: usize, need: usize, advice: String },
+    #[error("solve failed: {0}")]
+    Solve(#[from] grasp_calib::SolveError),
+    #[error("{0} heights given; the full solve needs at least two different heights")]
+    Heights(usize),
+}
+
+/// One collected point.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub pair: Correspondence,
+    pub radius_px: f64,
+}
+
+/// What a wizard run produced.
+#[derive(Debug)]
+pub struct WizardResult {
+    pub samples: Vec<Sample>,
+    /// Poses where the marker was not found, with the reason.
+    pub misses: Vec<(ArmPose, String)>,
+    pub solution: Solution,
+    /// Whether the fit passed `max_rms_px`.
+    pub good: bool,
+    /// Whether the file should be written (a good fit, or the operator insisted).
+    pub save: bool,
+    pub last_frame: Frame,
+}
+
+/// The auto mode's poses: a serpentine grid at each height (yaw 0).
+pub fn grid_poses(s: &WizardSettings) -> Vec<ArmPose> {
+    let (nx, ny) = s.grid;
+    let lerp = |a: f64, b: f64, i: usize, n: usize| if n <= 1 { (a + b) / 2.0 } else { a + (b - a) * i as f64 / (n - 1) as f64 };
+    let mut out = Vec::new();
+    for &z in &s.heights {
+        for j in 0..ny {
+            for k in 0..nx {
+                let i = if j % 2 == 0 { k } else { nx - 1 - k };
+                out.push(ArmPose { x: lerp(s.box_min[0], s.box_max[0], i, nx), y: lerp(s.box_min[1], s.box_max[1], j, ny), z, yaw: 0.0 });
+            }
+        }
+    }
+    out
+}
+
+/// Where the marker is for a tool pose (offset rotated by the tool's yaw).
+pub fn marker_position(pose: &ArmPose, offset: [f64; 3]) -> Point3<f64> {
+    let (s, c) = pose.yaw.to_radians().sin_cos();
+    Point3::new(pose.x + c * offset[0] - s * offset[1], pose.y + s * offset[0] + c * offset[1], pose.z + offset[2])
+}
+
+fn grab(camera: &mut dyn FrameSource, frame: &mut Frame, skip: usize) -> Result<(), String> {
+    let mut last_err = String::new();
+    let mut got = 0;
+    for _ in 0..(skip + 1) * 4 {
+        match camera.next_frame(frame, Duration::from_secs(2)) {
+            Ok(()) => {
+                got += 1;
+                if got > skip {
+                    return Ok(());
+                }
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(format!("no frame from {}: {last_err}", camera.describe()))
+}
+
+/// Grabs a settled frame at `pose` and finds the marker in it.
+fn observe(s: &WizardSettings, pose: ArmPose, camera: &mut dyn FrameSource, frame: &mut Frame, op: &mut dyn Operator) -> Result<Sample, String> {
+    grab(camera, frame, s.settle_frames)?;
+    match marker::detect(&frame.rgb, frame.width, frame.height, &s.marker) {
+        Ok(d) => {
+            let p = marker_position(&pose, s.marker_offset);
+            op.say(&format!("    marker at ({:.2}, {:.2}) px for ({:.1}, {:.1}, {:.1}) mm", d.u, d.v, p.x, p.y, p.z));
+            Ok(Sample { pair: Correspondence { u: d.u, v: d.v, robot: p }, radius_px: d.radius_px })
+        }
+        Err(e) => {
+            op.say(&format!("    no marker at ({:.0}, {:.0}, {:.0}): {e}", pose.x, pose.y, pose.z));
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Runs the wizard: check devices, collect, solve, judge.
+pub fn run_wizard(s: &WizardSettings, camera: &mut dyn FrameSource, arm: &mut dyn Arm, op: &mut dyn Operator) -> Result<WizardResult, WizardError> {
+    let mut frame = Frame::default();
+    op.say(&format!("1/4 camera: {}", camera.describe()));
+    grab(camera, &mut frame, 0).map_err(WizardError::Camera)?;
+    op.say(&format!("    ok, {}x{} frames", frame.width, frame.height));
+    op.say(&format!("2/4 arm: {}", arm.describe()));
+    arm.start_session().map_err(|e| WizardError::Arm(e.to_string()))?;
+    let (pose, _) = arm.position().map_err(|e| WizardError::Arm(e.to_string()))?;
+    op.say(&format!("    ok, tool at ({:.1}, {:.1}, {:.1}) mm", pose.x, pose.y, pose.z));
+
+    let mut samples = Vec::new();
+    let mut misses = Vec::new();
+    match s.mode {
+        WizardMode::Auto => {
+            let mut heights = s.heights.clone();
+            heights.sort_by(f64::total_cmp);
+            heights.dedup();
+            if heights.len() < 2 {
+                return Err(WizardError::Heights(heights.len()));
+            }
+            let poses = grid_poses(s);
+            op.say(&format!("3/4 collecting: {} poses ({}x{} grid at heights {:?} mm) inside the safe box", poses.len(), s.grid.0, s.grid.1, s.heights));
+            for (i, p) in poses.iter().enumerate() {
+                op.say(&format!("  pose {}/{}", i + 1, poses.len()));
+                let moved = arm.move_to(*p).and_then(|id| arm.wait_done(id, s.motion_timeout));
+                if let Err(e) = moved {
+                    misses.push((*p, format!("arm: {e}")));
+                    op.say(&format!("    arm did not reach it: {e}"));
+                    continue;
+                }
+                match observe(s, *p, camera, &mut frame, op) {
+                    Ok(sample) => samples.push(sample),
+                    Err(e) => misses.push((*p, e)),
+                }
+            }
+        }
+        WizardMode::Manual => {
+            op.say(&format!("3/4 collecting {} points: jog the arm so the marker is in view, at different places and at least two heights", s.manual_points));
+            for i in 0..s.manual_points {
+                if !op.jogged(i + 1, s.manual_points) {
+                    break;
+                }
+                match arm.position() {
+                    Ok((p, _)) => match observe(s, p, camera, &mut frame, op) {
+                        Ok(sample) => samples.push(sample),
+                        Err(e) => misses.push((p, e)),
+                    },
+                    Err(e) => op.say(&format!("    cannot read the arm's position: {e}")),
+                }
+            }
+        }
+    }
+    let need = grasp_calib::solve::MIN_POINTS_FULL;
+    if samples.len() < need {
+        return Err(WizardError::TooFewPoints { got: samples.len(), need, advice: "make sure the marker is in view over the whole box (see the misses above), or enlarge the grid".into() });
+    }
+    op.say(&format!("4/4 solving from {} points ({} poses without a marker)", samples.len(), misses.len()));
+    let pairs: Vec<Correspondence> = samples.iter().map(|s| s.pair).collect();
+    let solution = solve_full(&pairs, s.table_z)?;
+    op.say(&format!("    RMS reprojection {:.2} px, RMS position (leave-one-out) {:.2} mm", solution.rms_reprojection_px, solution.rms_position_mm));
+    let good = solution.rms_reprojection_px <= s.max_rms_px;
+    let save = good || op.confirm(&format!("the fit is poor ({:.2} px > {:.2} px allowed): save anyway?", solution.rms_reprojection_px, s.max_rms_px));
+    Ok(WizardResult { samples, misses, solution, good, save, last_frame: frame })
+}
+
+/// The verification image: the frame, each detected marker (red cross) and where the solved
+/// camera puts that robot point (green circle), and the table's 50 mm grid (blue) over the box.
+pub fn verification_image(frame: &Frame, model: &CameraModel, samples: &[Sample], box_min: [f64; 3], box_max: [f64; 3], table_z: f64) -> image::RgbImage {
+    use imageproc::drawing::{draw_cross_mut, draw_hollow_circle_mut, draw_line_segment_mut};
+    let mut img = image::RgbImage::from_raw(frame.width as u32, frame.height as u32, frame.rgb.clone()).unwrap_or_else(|| image::RgbImage::new(frame.width as u32, frame.height as u32));
+    let step = 50.0;
+    let (x0, x1) = ((box_min[0] / step).floor() * step, (box_max[0] / step).ceil() * step);
+    let (y0, y1) = ((box_min[1] / step).floor() * step, (box_max[1] / step).ceil() * step);
+    let line = |img: &mut image::RgbImage, a: Point3<f64>, b: Point3<f64>| {
+        // Short segments so lens distortion bends the lines as it should.
+        let n = 20;
+        let mut prev: Option<(f32, f32)> = None;
+        for i in 0..=n {
+            let p = a + (b - a) * (i as f64 / n as f64);
+            let q = model.project(&p).map(|(u, v)| (u as f32, v as f32));
+            if let (Some(pp), Some(qq)) = (prev, q) {
+                draw_line_segment_mut(img, pp, qq, image::Rgb([40, 120, 255]));
+            }
+            prev = q;
+        }
+    };
+    let mut x = x0;
+    while x <= x1 + 1e-9 {
+        line(&mut img, Point3::new(x, y0, table_z), Point3::new(x, y1, table_z));
+        x += step;
+    }
+    let mut y = y0;
+    while y <= y1 + 1e-9 {
+        line(&mut img, Point3::new(x0, y, table_z), Point3::new(x1, y, table_z));
+        y += step;
+    }
+    for s in samples {
+        draw_cross_mut(&mut img, image::Rgb([255, 0, 0]), s.pair.u.round() as i32, s.pair.v.round() as i32);
+        if let Some((u, v)) = model.project(&s.pair.robot) {
+            draw_hollow_circle_mut(&mut img, (u.round() as i32, v.round() as i32), (s.radius_px.round() as i32).max(4), image::Rgb([0, 255, 0]));
+        }
+    }
+    img
+}
+
+/// Residual of each sample under a model, px.
+pub fn residuals(model: &CameraModel, samples: &[Sample]) -> Vec<f64> {
+    samples.iter().map(|s| model.project(&s.pair.robot).map(|(u, v)| ((u - s.pair.u).powi(2) + (v - s.pair.v).powi(2)).sqrt()).unwrap_or(f64::INFINITY)).collect()
+}

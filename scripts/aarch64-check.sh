@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The aarch64 CPU build without Docker: Debian's cross gcc + the aarch64 Rust std, then the binary
+# runs under qemu-aarch64 on one bundled frame and must print the same grasps as the x86-64 build.
+# CI runs this (scripts/test.sh). Emulation is ~500x slower than native: one image, not a benchmark.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/debs.sh
+grasp_install_debs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+target=aarch64-unknown-linux-gnu
+# Keep this environment identical between runs, or cargo rebuilds everything.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"
+echo "== cargo build --release --target $target -p grasp-edge (CPU: tract)" >&2
+cargo build --release --locked --target "$target" -p grasp-edge
+out="${CARGO_TARGET_DIR:-$root/target}"
+arm_bin="$out/$target/release/grasp-edge"
+file "$arm_bin" 2>/dev/null | grep -q "ARM aarch64" || { echo "not an aarch64 binary: $arm_bin" >&2; exit 1; }
+echo "== x86-64 reference" >&2
+cargo build --locked -p grasp-edge
+img=edge/demo/frames/012.jpg
+args=(detect --model models/ggcnn-p-rgb-224.onnx --backend tract --threads 1 --top-k 3 --json "$img")
+"$out/debug/grasp-edge" "${args[@]}" > /tmp/grasp-x86.json
+echo "== the aarch64 binary under qemu-aarch64 (about a minute)" >&2
+time qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm_bin" "${args[@]}" > /tmp/grasp-arm.json
+python3 - /tmp/grasp-x86.json /tmp/grasp-arm.json <<'PY'
+import json, sys
+a, b = (json.loads(open(p).read()) for p in sys.argv[1:])
+ga, gb = a["grasps"], b["grasps"]
+assert len(ga) == len(gb) and ga, f"grasp counts differ or empty: {len(ga)} vs {len(gb)}"
+for x, y in zip(ga, gb):
+    # Same peak pixel; float kernels differ (AVX vs NEON) only in the last bits.
+    for k in ("x", "y", "angle", "width", "quality"):
+        assert abs(x[k] - y[k]) <= 1e-3 * max(1.0, abs(x[k])), (k, x, y)
+print(f"aarch64 == x86-64: {len(ga)} grasps, e.g. {ga[0]}")
+PY

@@ -191,7 +191,12 @@ impl Pipeline {
             Ok(_) => {
                 self.stats.rtt(t0.elapsed());
                 self.stats.commands += 1;
-                log::info!("→ arm: {call:?}");
+                // Stream-mode targets come at up to rate_hz: debug, not the operator's log.
+                if matches!(call, ArmCall::Track(..)) {
+                    log::debug!("→ arm: {call:?}");
+                } else {
+                    log::info!("→ arm: {call:?}");
+                }
                 if let Some(f) = self.on_command.as_mut() {
                     f(&call);
                 }

@@ -26,10 +26,11 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A fake systemd notification socket: what the service sends, datagram by datagram.
+/// A fake systemd notification socket: what the service sends, datagram by datagram. A thread
+/// reads it continuously, as systemd does (a datagram socket whose queue is full blocks the sender).
 pub struct NotifySocket {
     pub path: PathBuf,
-    socket: UnixDatagram,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl NotifySocket {
@@ -37,17 +38,29 @@ impl NotifySocket {
         let path = dir.join("notify.sock");
         let socket = UnixDatagram::bind(&path).expect("bind notify socket");
         socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        NotifySocket { path, socket }
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(n) => sink.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                        if std::sync::Arc::strong_count(&sink) == 1 {
+                            return; // the test is done with it
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        NotifySocket { path, messages }
     }
 
-    /// Messages received so far (non-blocking after the first 100 ms wait).
+    /// Messages received so far.
     pub fn drain(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = self.socket.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        out
+        std::thread::sleep(Duration::from_millis(150));
+        self.messages.lock().unwrap().clone()
     }
 }
 

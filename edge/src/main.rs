@@ -203,7 +203,7 @@ fn main() -> Result<()> {
             }
             let stop = install_stop_handler()?;
             let summary = run_pipeline(&cfg, Box::new(SdNotifier::from_env()), frames, false, &stop)?;
-            log::info!("stopped after {} frames, {} commands, {} picks, {} reconnects", summary.frames, summary.commands.len(), summary.picks, summary.reconnects);
+            log::info!("stopped after {} frames, {} commands, {} picks, {} reconnects", summary.frames, summary.command_count, summary.picks, summary.reconnects);
         }
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
@@ -240,7 +240,7 @@ fn main() -> Result<()> {
             let summary = run_pipeline(&cfg, Box::new(NoNotifier), frames, true, &stop)?;
             sim.shutdown();
             let executed = sim_state.lock().unwrap().motions().len();
-            println!("demo: {} frames, {} commands sent ({} motions executed by the simulated arm), {} picks; annotated frames in {}", summary.frames, summary.commands.len(), executed, summary.picks, out.display());
+            println!("demo: {} frames, {} commands sent ({} motions executed by the simulated arm), {} picks; annotated frames in {}", summary.frames, summary.command_count, executed, summary.picks, out.display());
             println!("stats: {}", summary.stats_line);
         }
         Command::SimArm { link, faults } => {

@@ -73,6 +73,10 @@ pub struct Candidate {
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
     pub frames: u64,
+    /// Commands sent successfully.
+    pub command_count: u64,
+    /// The commands themselves, only when [`Pipeline::keep_commands`] is set (a long-running
+    /// service must not accumulate them: the 100k-frame soak caught exactly that).
     pub commands: Vec<ArmCall>,
     pub picks: u64,
     pub reconnects: u64,
@@ -100,6 +104,8 @@ pub struct Pipeline {
     pub recorder: Option<Recorder>,
     /// Called with every command sent (the demo prints them).
     pub on_command: Option<Box<dyn FnMut(&ArmCall) + Send>>,
+    /// Keep every command in the [`Summary`] (tests, short runs).
+    pub keep_commands: bool,
     pub stats: Stats,
     frame: Frame,
     candidates: Vec<Candidate>,
@@ -144,6 +150,7 @@ impl Pipeline {
             annotate: None,
             recorder: None,
             on_command: None,
+            keep_commands: false,
             stats: Stats::default(),
             frame: Frame::default(),
             candidates: Vec::new(),
@@ -200,7 +207,10 @@ impl Pipeline {
                 if let Some(f) = self.on_command.as_mut() {
                     f(&call);
                 }
-                self.summary.commands.push(call.clone());
+                self.summary.command_count += 1;
+                if self.keep_commands {
+                    self.summary.commands.push(call.clone());
+                }
                 self.sent_this_frame.push(call);
             }
             Err(e) => {

@@ -76,6 +76,7 @@ fn pick_mode_through_a_faulty_pty_sends_every_command_exactly_once_then_stop() {
     cfg.arm.retries = 10;
     let events = Events::default();
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(events.clone())).unwrap();
+    p.keep_commands = true;
     let summary = p.run(&AtomicBool::new(false), None).unwrap();
     server.shutdown();
     assert_eq!(summary.frames, 16);

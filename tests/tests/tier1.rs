@@ -201,12 +201,12 @@ fn poses_outside_the_workspace_are_never_sent() {
     assert!(err.contains("outside-workspace"), "the stats line counts the refusals: {err}");
 }
 
-/// The soak: `GRASP_SOAK_FRAMES` frames (default 20 000 in CI; the 100 000-frame run is in
+/// The soak: `GRASP_SOAK_FRAMES` frames (default 30 000 in CI; the 100 000-frame run is in
 /// BENCHMARKS.md) of a tiny model at full speed; memory must
 /// stay flat. The RSS curve is written to target/hil-soak-rss.csv.
 #[test]
 fn soak_keeps_memory_flat() {
-    let frames: u64 = std::env::var("GRASP_SOAK_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let frames: u64 = std::env::var("GRASP_SOAK_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(30_000);
     let dir = tempfile::tempdir().unwrap();
     let (state, mut server, link) = sim(dir.path(), Faults::default());
     let rig = tiny_rig(dir.path(), &link);
@@ -241,6 +241,8 @@ fn soak_keeps_memory_flat() {
     let late = curve[3 * q..].iter().map(|c| c.1).max().unwrap();
     eprintln!("{}", err.lines().rev().take(3).collect::<Vec<_>>().join("\n"));
     eprintln!("soak: {frames} frames in {secs:.0} s ({:.0} fps), RSS {} → {} KiB (early → late max), {} tracks", frames as f64 / secs, early, late, executed(&state).len());
-    assert!(late <= early + 4096, "RSS grew from {early} to {late} KiB over {frames} frames");
+    // Flat means flat: a summary that kept every command (12 bytes a frame) grew 1.3 MB over 100k
+    // frames and is what this bound catches within 30k.
+    assert!(late <= early + 128, "RSS grew from {early} to {late} KiB over {frames} frames");
     assert!(!executed(&state).is_empty(), "the soak commanded the arm");
 }

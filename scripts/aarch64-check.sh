@@ -19,6 +19,8 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"
+# No debug info for this check: a faster build and a smaller target dir on CI.
+export CARGO_PROFILE_RELEASE_DEBUG=false
 echo "== cargo build --release --target $target -p grasp-edge (CPU: tract)" >&2
 cargo build --release --locked --target "$target" -p grasp-edge
 out="${CARGO_TARGET_DIR:-$root/target}"

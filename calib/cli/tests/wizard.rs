@@ -194,6 +194,28 @@ fn cli_simulate_check_project_solve_and_import() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("header must be `u,v,x,y,z`"));
 
+    // Planar mode: points on the table only, intrinsics typed in (exact, no distortion rig).
+    let mut flat = demo_truth();
+    (flat.intrinsics.k1, flat.intrinsics.k2) = (0.0, 0.0);
+    let mut csv = String::from("u,v,x,y,z\n");
+    for x in [160.0, 220.0, 280.0, 340.0] {
+        for y in [-60.0, 20.0, 100.0] {
+            let (u, v) = flat.project(&Point3::new(x, y, 0.0)).unwrap();
+            csv += &format!("{u},{v},{x},{y},0\n");
+        }
+    }
+    std::fs::write(&pairs, &csv).unwrap();
+    let planar = dir.path().join("planar.toml");
+    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--intrinsics", "620,620,322,236", "--out", planar.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = CalibrationFile::load(&planar).unwrap().model();
+    let (u, v) = flat.project(&Point3::new(250.0, 40.0, 0.0)).unwrap();
+    assert!((m.pixel_to_robot(u, v, None).unwrap() - Point3::new(250.0, 40.0, 0.0)).norm() < 0.1);
+    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--out", planar.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success(), "full mode refuses points all on one plane");
+    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--intrinsics", "620,620", "--out", planar.to_str().unwrap()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fx,fy,cx,cy"));
+
     // import-camera-info replaces the intrinsics and keeps the pose.
     let yaml = dir.path().join("cam.yaml");
     std::fs::write(&yaml, "image_width: 640\nimage_height: 480\ncamera_name: c920\ncamera_matrix:\n  rows: 3\n  cols: 3\n  data: [600, 0, 320, 0, 601, 240, 0, 0, 1]\ndistortion_model: plumb_bob\ndistortion_coefficients:\n  rows: 1\n  cols: 5\n  data: [0.1, 0, 0, 0, 0]\n").unwrap();

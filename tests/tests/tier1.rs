@@ -235,10 +235,12 @@ fn soak_keeps_memory_flat() {
     let _ = std::fs::write(target.join("hil-soak-rss.csv"), &csv);
     let secs = t0.elapsed().as_secs_f64();
     assert!(curve.len() >= 8, "too few RSS samples ({}) to judge", curve.len());
-    // Compare the first quarter (after start-up) with the last quarter.
-    let q = curve.len() / 4;
-    let early = curve[q..2 * q].iter().map(|c| c.1).max().unwrap();
-    let late = curve[3 * q..].iter().map(|c| c.1).max().unwrap();
+    // Compare the second quarter (after start-up) with the last, leaving out the final 5 % where the
+    // process shuts down (the libtorch-linked build allocates ~1 MB while exiting).
+    let steady = &curve[..curve.len() * 95 / 100];
+    let q = steady.len() / 4;
+    let early = steady[q..2 * q].iter().map(|c| c.1).max().unwrap();
+    let late = steady[3 * q..].iter().map(|c| c.1).max().unwrap();
     eprintln!("{}", err.lines().rev().take(3).collect::<Vec<_>>().join("\n"));
     eprintln!("soak: {frames} frames in {secs:.0} s ({:.0} fps), RSS {} → {} KiB (early → late max), {} tracks", frames as f64 / secs, early, late, executed(&state).len());
     // Flat means flat: a summary that kept every command (12 bytes a frame) grew 1.3 MB over 100k

@@ -27,10 +27,16 @@ out="${CARGO_TARGET_DIR:-$root/target}"
 arm_bin="$out/$target/release/grasp-edge"
 file "$arm_bin" 2>/dev/null | grep -q "ARM aarch64" || { echo "not an aarch64 binary: $arm_bin" >&2; exit 1; }
 echo "== x86-64 reference" >&2
-cargo build --locked -p grasp-edge
+# GRASP_X86_EDGE: an x86-64 grasp-edge already built (scripts/test.sh passes its test build, which
+# saves a third debug build of tract); otherwise build one.
+x86_bin="${GRASP_X86_EDGE:-}"
+if [ -z "$x86_bin" ] || [ ! -x "$x86_bin" ]; then
+  cargo build --locked -p grasp-edge
+  x86_bin="$out/debug/grasp-edge"
+fi
 img=edge/demo/frames/012.jpg
 args=(detect --model models/ggcnn-p-rgb-224.onnx --backend tract --threads 1 --top-k 3 --json "$img")
-"$out/debug/grasp-edge" "${args[@]}" > /tmp/grasp-x86.json
+"$x86_bin" "${args[@]}" > /tmp/grasp-x86.json
 echo "== the aarch64 binary under qemu-aarch64 (about a minute)" >&2
 time qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm_bin" "${args[@]}" > /tmp/grasp-arm.json
 python3 - /tmp/grasp-x86.json /tmp/grasp-arm.json <<'PY'

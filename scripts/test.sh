@@ -15,5 +15,5 @@ cargo test --workspace --all-features --locked
 echo "== cargo test (crates without libtorch: tract only)" >&2
 env -u LIBTORCH cargo test --locked -p grasp-models -p grasp-edge -p grasp-calib -p grasp-calib-cli
 echo "== aarch64 CPU build, checked under qemu against x86-64 (scripts/aarch64-check.sh)" >&2
-./scripts/aarch64-check.sh
+GRASP_X86_EDGE="${CARGO_TARGET_DIR:-$root/target}/debug/grasp-edge" ./scripts/aarch64-check.sh
 echo "== all tests passed" >&2

@@ -109,6 +109,8 @@ pub struct Pipeline {
     pub stats: Stats,
     frame: Frame,
     candidates: Vec<Candidate>,
+    grasps: Vec<Grasp>,
+    targets: Vec<Target>,
     sent_this_frame: Vec<ArmCall>,
     summary: Summary,
     last_arm_traffic: Instant,
@@ -154,6 +156,8 @@ impl Pipeline {
             stats: Stats::default(),
             frame: Frame::default(),
             candidates: Vec::new(),
+            grasps: Vec::new(),
+            targets: Vec::new(),
             sent_this_frame: Vec::new(),
             summary: Summary::default(),
             last_arm_traffic: Instant::now(),
@@ -315,7 +319,11 @@ impl Pipeline {
             self.stats.stage(0, t_capture.elapsed().as_secs_f64() * 1e3);
 
             let (grasps, ms) = self.detector.detect(&self.frame.rgb, w, h, self.top_k).map_err(|source| RuntimeError::Detect { origin: self.frame.origin.clone(), source })?;
-            let grasps: Vec<Grasp> = grasps.to_vec();
+            // Buffers are reused across frames: no allocation here in steady state.
+            let mut grasps_buf = std::mem::take(&mut self.grasps);
+            grasps_buf.clear();
+            grasps_buf.extend_from_slice(grasps);
+            let grasps = grasps_buf;
             self.stats.stage(1, ms.pre);
             self.stats.stage(2, ms.infer);
             self.stats.stage(3, ms.post);
@@ -323,7 +331,9 @@ impl Pipeline {
             let t_plan = Instant::now();
             let mut candidates = std::mem::take(&mut self.candidates);
             Self::to_targets(&self.camera, self.grasp_z, &self.safety, &grasps, &mut self.stats, &mut candidates);
-            let targets: Vec<Target> = candidates.iter().map(|c| c.target).collect();
+            let mut targets = std::mem::take(&mut self.targets);
+            targets.clear();
+            targets.extend(candidates.iter().map(|c| c.target));
             let now = self.clock.now();
             let mut chosen = None;
             let nearest = |t: &Target| candidates.iter().enumerate().min_by(|a, b| dist(&a.1.target.pose, &t.pose).total_cmp(&dist(&b.1.target.pose, &t.pose))).map(|(i, _)| i);
@@ -373,6 +383,8 @@ impl Pipeline {
                 rec.record(&self.frame.rgb, w, h, &grasps, &targets, &self.sent_this_frame).map_err(RuntimeError::Recorder)?;
             }
             self.candidates = candidates;
+            self.grasps = grasps;
+            self.targets = targets;
             if let Some(line) = self.stats.report(self.timing.stats_interval, Instant::now()) {
                 log::info!("stats: {line}");
                 self.notifier.status(&line);

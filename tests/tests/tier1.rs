@@ -115,7 +115,7 @@ fn recorded(dir: &Path) -> Vec<String> {
 #[test]
 fn faulty_link_and_unplugged_port_lose_and_duplicate_nothing_and_notify_systemd() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = Faults { drop_in: 0.05, drop_out: 0.05, garble_in: 0.05, garble_out: 0.05, nak_busy: 0.05, max_delay: Duration::from_millis(5), disconnect_every: Some(15), down_for: Duration::from_millis(300), seed: 5 };
+    let faults = Faults { drop_in: 0.05, drop_out: 0.05, garble_in: 0.05, garble_out: 0.05, nak_busy: 0.05, max_delay: Duration::from_millis(5), disconnect_every: Some(10), down_for: Duration::from_millis(300), seed: 5 };
     let (state, mut server, link) = sim(dir.path(), faults);
     let mut rig = Rig::demo(&link);
     rig.record_dir = Some(dir.path().join("rec"));
@@ -160,7 +160,7 @@ fn sigterm_stops_the_arm_and_exits_zero_corrupt_frames_are_skipped() {
         let p = e.unwrap().path();
         std::fs::copy(&p, frames.join(p.file_name().unwrap())).unwrap();
     }
-    std::fs::write(frames.join("010b.jpg"), b"\xff\xd8 truncated").unwrap();
+    std::fs::write(frames.join("000-corrupt.jpg"), b"\xff\xd8 truncated").unwrap();
     let mut rig = Rig::demo(&link);
     rig.frames = frames;
     rig.looping = true;
@@ -173,13 +173,17 @@ fn sigterm_stops_the_arm_and_exits_zero_corrupt_frames_are_skipped() {
         assert!(t0.elapsed() < Duration::from_secs(60), "no TRACK within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_secs(3)); // let it pass the corrupt frame
+    // The corrupt file is the first in name order: it has been skipped by now, and logged.
+    while !child.stderr.lock().unwrap().contains("000-corrupt.jpg") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the corrupt frame was not reported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let (status, err) = wait(&mut child, Duration::from_secs(10));
     server.shutdown();
     assert!(status.success(), "{err}");
     assert!(executed(&state).last().unwrap().contains(" STOP "), "STOP last");
-    assert!(err.contains("corrupt frame") && err.contains("010b.jpg"), "{err}");
+    assert!(err.contains("corrupt frame from") && err.contains("000-corrupt.jpg") && err.contains("skipped"), "{err}");
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn recorded(dir: &Path) -> Vec<String> {
 #[test]
 fn faulty_link_and_unplugged_port_lose_and_duplicate_nothing_and_notify_systemd() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = Faults { drop_in: 0.05, drop_out: 0.05, garble_in: 0.05, garble_out: 0.05, nak_busy: 0.05, max_delay: Duration::from_millis(5), disconnect_every: Some(10), down_for: Duration::from_millis(300), seed: 5 };
+    let faults = Faults { drop_in: 0.05, drop_out: 0.05, garble_in: 0.05, garble_out: 0.05, nak_busy: 0.05, max_delay: Duration::from_millis(5), disconnect_every: Some(25), down_for: Duration::from_millis(300), seed: 5 };
     let (state, mut server, link) = sim(dir.path(), faults);
     let mut rig = Rig::demo(&link);
     rig.record_dir = Some(dir.path().join("rec"));
@@ -123,8 +123,8 @@ fn faulty_link_and_unplugged_port_lose_and_duplicate_nothing_and_notify_systemd(
     let cfg = dir.path().join("robot.toml");
     rig.write(&cfg);
     let notify = NotifySocket::bind(dir.path());
-    let mut child = spawn(&cfg, Some(&notify), &["--frames", "24"]);
-    let (status, err) = wait(&mut child, Duration::from_secs(240));
+    let mut child = spawn(&cfg, Some(&notify), &["--frames", "40"]);
+    let (status, err) = wait(&mut child, Duration::from_secs(300));
     server.shutdown();
     assert!(status.success(), "{err}");
     let sent = recorded(&dir.path().join("rec"));

@@ -19,6 +19,13 @@ pub struct ArmPose {
     pub yaw: f64,
 }
 
+impl ArmPose {
+    /// Euclidean distance between the positions, mm (yaw ignored).
+    pub fn distance(&self, other: &ArmPose) -> f64 {
+        ((self.x - other.x).powi(2) + (self.y - other.y).powi(2) + (self.z - other.z).powi(2)).sqrt()
+    }
+}
+
 /// Identifies a queued motion until its completion.
 pub type MotionId = u64;
 
@@ -121,12 +128,17 @@ impl LineArm {
     }
 
     /// Sends `cmd` until its own reply arrives; DONE events seen meanwhile are remembered.
-    fn transact(&mut self, cmd: &Command) -> Result<(u32, Reply), ArmError> {
+    /// Numbers, encodes and exchanges a new command; `pending` keeps the line of a queued motion
+    /// for the DONE polls.
+    fn transact(&mut self, cmd: &Command, pending: bool) -> Result<(u32, Reply), ArmError> {
         let seq = self.peek_seq();
         self.seq.store(seq.wrapping_add(1).max(1), Ordering::SeqCst);
         let line = protocol::encode_command(seq, cmd);
-        let reply = self.exchange(seq, &line)?;
-        Ok((seq, reply))
+        let reply = self.exchange(seq, &line);
+        if pending && matches!(reply, Ok(Reply::Ack)) {
+            self.pending.insert(seq, line);
+        }
+        Ok((seq, reply?))
     }
 
     fn exchange(&mut self, seq: u32, line: &str) -> Result<Reply, ArmError> {
@@ -182,24 +194,14 @@ impl LineArm {
     }
 
     fn queue(&mut self, cmd: Command) -> Result<MotionId, ArmError> {
-        let seq = self.peek_seq();
-        let line = protocol::encode_command(seq, &cmd);
-        self.pending.insert(seq, line);
-        match self.transact(&cmd) {
-            Ok((_, Reply::Ack)) => Ok(seq as MotionId),
-            Ok((_, other)) => {
-                self.pending.remove(&seq);
-                Err(ArmError::Other { port: self.link.describe(), source: format!("unexpected reply {other:?} to {cmd:?}").into() })
-            }
-            Err(e) => {
-                self.pending.remove(&seq);
-                Err(e)
-            }
+        match self.transact(&cmd, true)? {
+            (seq, Reply::Ack) => Ok(seq as MotionId),
+            (_, other) => Err(ArmError::Other { port: self.link.describe(), source: format!("unexpected reply {other:?} to {cmd:?}").into() }),
         }
     }
 
     fn expect_ack(&mut self, cmd: Command) -> Result<(), ArmError> {
-        match self.transact(&cmd)? {
+        match self.transact(&cmd, false)? {
             (_, Reply::Ack) => Ok(()),
             (_, other) => Err(ArmError::Other { port: self.link.describe(), source: format!("unexpected reply {other:?} to {cmd:?}").into() }),
         }
@@ -286,7 +288,7 @@ impl Arm for LineArm {
     }
 
     fn position(&mut self) -> Result<(ArmPose, f64), ArmError> {
-        match self.transact(&Command::Where)? {
+        match self.transact(&Command::Where, false)? {
             (_, Reply::Pos { x, y, z, yaw, opening }) => Ok((ArmPose { x, y, z, yaw }, opening)),
             (_, other) => Err(ArmError::Other { port: self.link.describe(), source: format!("WHERE answered with {other:?}").into() }),
         }

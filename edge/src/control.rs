@@ -113,10 +113,6 @@ pub fn yaw_difference(a: f64, b: f64) -> f64 {
     d
 }
 
-fn distance(a: &ArmPose, b: &ArmPose) -> f64 {
-    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2) + (a.z - b.z).powi(2)).sqrt()
-}
-
 /// Stream-mode settings (config `[control]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,9 +161,9 @@ impl StreamTracker {
                 self.current = candidates.first().copied();
             }
             Some(cur) => {
-                let nearest = candidates.iter().min_by(|a, b| distance(&a.pose, &cur.pose).total_cmp(&distance(&b.pose, &cur.pose)));
+                let nearest = candidates.iter().min_by(|a, b| a.pose.distance(&cur.pose).total_cmp(&b.pose.distance(&cur.pose)));
                 match nearest {
-                    Some(c) if distance(&c.pose, &cur.pose) <= s.reacquire_mm => {
+                    Some(c) if c.pose.distance(&cur.pose) <= s.reacquire_mm => {
                         self.missed = 0;
                         let a = s.smoothing.clamp(0.0, 1.0);
                         let lerp = |old: f64, new: f64| old + a * (new - old);
@@ -246,7 +242,7 @@ impl PickPlanner {
             return None;
         };
         match self.anchor {
-            Some(a) if distance(&a.pose, &b.pose) <= self.settings.stable_mm && yaw_difference(a.pose.yaw, b.pose.yaw).abs() <= 10.0 => self.count += 1,
+            Some(a) if a.pose.distance(&b.pose) <= self.settings.stable_mm && yaw_difference(a.pose.yaw, b.pose.yaw).abs() <= 10.0 => self.count += 1,
             _ => {
                 self.anchor = Some(*b);
                 self.count = 1;

@@ -14,10 +14,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-fn dist(a: &ArmPose, b: &ArmPose) -> f64 {
-    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2) + (a.z - b.z).powi(2)).sqrt()
-}
-
 /// Where decisions take their time from.
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
@@ -335,17 +331,19 @@ impl Pipeline {
             targets.clear();
             targets.extend(candidates.iter().map(|c| c.target));
             let now = self.clock.now();
-            let mut chosen = None;
-            let nearest = |t: &Target| candidates.iter().enumerate().min_by(|a, b| dist(&a.1.target.pose, &t.pose).total_cmp(&dist(&b.1.target.pose, &t.pose))).map(|(i, _)| i);
             let decision = match self.mode {
                 ControlMode::Stream => self.tracker.update(&targets, now).map(|t| vec![PickStep::Move(t.pose)]).map(|v| (v, self.tracker.current())),
                 ControlMode::Pick => self.planner.observe(targets.first()).map(|t| (self.planner.plan(&t, self.safety.max_opening_mm), Some(t))),
             };
-            if let Some((_, Some(t))) = &decision {
-                chosen = nearest(t).and_then(|c| grasps.iter().position(|g| g == &candidates[c].grasp));
-            } else if let Some(t) = self.tracker.current().filter(|_| self.mode == ControlMode::Stream) {
-                chosen = nearest(&t).and_then(|c| grasps.iter().position(|g| g == &candidates[c].grasp));
-            }
+            // The grasp to highlight: the one nearest to what is being sent, or tracked.
+            let focus = match &decision {
+                Some((_, Some(t))) => Some(*t),
+                _ if self.mode == ControlMode::Stream => self.tracker.current(),
+                _ => None,
+            };
+            let chosen = focus
+                .and_then(|t| candidates.iter().min_by(|a, b| a.target.pose.distance(&t.pose).total_cmp(&b.target.pose.distance(&t.pose))))
+                .and_then(|c| grasps.iter().position(|g| g == &c.grasp));
             self.stats.stage(4, t_plan.elapsed().as_secs_f64() * 1e3);
 
             let t_arm = Instant::now();

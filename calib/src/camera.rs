@@ -9,29 +9,41 @@
 
 use nalgebra::{Matrix3, Point3, Rotation3, Vector3};
 
+/// Pinhole intrinsics with Brown–Conrady distortion (OpenCV's model and names).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Intrinsics {
+    /// Focal length along x, pixels.
     pub fx: f64,
+    /// Focal length along y, pixels.
     pub fy: f64,
+    /// Principal point x, pixels.
     pub cx: f64,
+    /// Principal point y, pixels.
     pub cy: f64,
+    /// Radial, r².
     #[serde(default)]
     pub k1: f64,
+    /// Radial, r⁴.
     #[serde(default)]
     pub k2: f64,
+    /// Tangential.
     #[serde(default)]
     pub p1: f64,
+    /// Tangential.
     #[serde(default)]
     pub p2: f64,
+    /// Radial, r⁶.
     #[serde(default)]
     pub k3: f64,
 }
 
 impl Intrinsics {
+    /// Intrinsics without distortion.
     pub fn pinhole(fx: f64, fy: f64, cx: f64, cy: f64) -> Self {
         Intrinsics { fx, fy, cx, cy, k1: 0.0, k2: 0.0, p1: 0.0, p2: 0.0, k3: 0.0 }
     }
 
+    /// The camera matrix K.
     pub fn k(&self) -> Matrix3<f64> {
         Matrix3::new(self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0)
     }
@@ -78,14 +90,18 @@ impl Intrinsics {
 /// `translation` is the camera's optical centre in robot coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CameraPose {
+    /// Camera axes in robot coordinates.
     pub rotation: Rotation3<f64>,
+    /// Camera centre in the robot frame, mm.
     pub translation: Vector3<f64>,
 }
 
 impl CameraPose {
+    /// Camera frame → robot frame.
     pub fn to_robot(&self, p_cam: &Vector3<f64>) -> Vector3<f64> {
         self.rotation * p_cam + self.translation
     }
+    /// Robot frame → camera frame.
     pub fn to_camera(&self, p_robot: &Vector3<f64>) -> Vector3<f64> {
         self.rotation.inverse() * (p_robot - self.translation)
     }
@@ -96,7 +112,9 @@ impl CameraPose {
 pub struct RobotGrasp {
     /// Grasp centre, millimetres.
     pub x: f64,
+    /// Grasp centre y, mm.
     pub y: f64,
+    /// Grasp centre z, mm.
     pub z: f64,
     /// Rotation of the opening direction about the robot's z axis, radians in (−π/2, π/2].
     pub yaw: f64,
@@ -104,10 +122,20 @@ pub struct RobotGrasp {
     pub opening_mm: f64,
 }
 
+/// Why a pixel has no robot point.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TransformError {
+    /// The pixel's ray does not meet the plane in front of the camera.
     #[error("pixel ({u:.1}, {v:.1}): its ray does not meet the plane z = {z:.1} mm in front of the camera")]
-    NoIntersection { u: f64, v: f64, z: f64 },
+    NoIntersection {
+        /// Pixel column.
+        u: f64,
+        /// Pixel row.
+        v: f64,
+        /// Height of the plane, mm.
+        z: f64,
+    },
+    /// A value is NaN or infinite.
     #[error("non-finite input")]
     NonFinite,
 }
@@ -115,7 +143,9 @@ pub enum TransformError {
 /// Intrinsics + pose + table: everything the image-to-robot transform needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CameraModel {
+    /// The lens.
     pub intrinsics: Intrinsics,
+    /// Where the camera is.
     pub pose: CameraPose,
     /// Height of the work surface in the robot frame, millimetres.
     pub table_z: f64,
@@ -147,7 +177,14 @@ impl CameraModel {
 
     /// A grasp in pixels (centre, angle Φ counter-clockwise on screen, opening in pixels) → robot
     /// pose, by projecting the centre and both jaw ends onto the plane z = `z` (default: table).
-    pub fn grasp_to_robot(&self, u: f64, v: f64, angle: f64, opening_px: f64, z: Option<f64>) -> Result<RobotGrasp, TransformError> {
+    pub fn grasp_to_robot(
+        &self,
+        u: f64,
+        v: f64,
+        angle: f64,
+        opening_px: f64,
+        z: Option<f64>,
+    ) -> Result<RobotGrasp, TransformError> {
         if !(angle.is_finite() && opening_px.is_finite()) {
             return Err(TransformError::NonFinite);
         }
@@ -176,7 +213,11 @@ pub(crate) mod tests {
     /// image y along robot −y (so robot y points "up" the image).
     pub fn top_down(height: f64) -> CameraModel {
         let rotation = Rotation3::from_matrix_unchecked(Matrix3::new(1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0));
-        CameraModel { intrinsics: Intrinsics::pinhole(600.0, 600.0, 320.0, 240.0), pose: CameraPose { rotation, translation: Vector3::new(0.0, 0.0, height) }, table_z: 0.0 }
+        CameraModel {
+            intrinsics: Intrinsics::pinhole(600.0, 600.0, 320.0, 240.0),
+            pose: CameraPose { rotation, translation: Vector3::new(0.0, 0.0, height) },
+            table_z: 0.0,
+        }
     }
 
     #[test]
@@ -205,7 +246,8 @@ pub(crate) mod tests {
             (-0.4f64..0.4, -0.4f64..0.4, -3.1f64..3.1, 400.0f64..900.0, -100.0f64..100.0, -100.0f64..100.0),
         )
             .prop_map(|((f, aspect, cx, cy), (k1, k2, p1, p2), (tilt_x, tilt_y, yaw, h, tx, ty))| {
-                let down = Rotation3::from_matrix_unchecked(Matrix3::new(1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0));
+                let down =
+                    Rotation3::from_matrix_unchecked(Matrix3::new(1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0));
                 let rotation = Rotation3::from_euler_angles(tilt_x, tilt_y, yaw) * down;
                 CameraModel {
                     intrinsics: Intrinsics { fx: f, fy: f * aspect, cx, cy, k1, k2, p1, p2, k3: 0.0 },

@@ -31,76 +31,124 @@ use crate::camera::{CameraModel, CameraPose, Intrinsics};
 use nalgebra::{Matrix3, Rotation3, Vector3};
 use std::path::Path;
 
+/// The file format version this build reads and writes.
 pub const VERSION: u32 = 1;
 
+/// A calibration file (TOML): camera intrinsics, camera pose in the robot frame, table height.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationFile {
+    /// Must be [`VERSION`].
     pub version: u32,
+    /// Must be `mm`.
     pub units: String,
+    /// Free text describing the rig.
     #[serde(default)]
     pub rig: String,
+    /// When it was written.
     #[serde(default)]
     pub date: String,
+    /// The image size the intrinsics are for.
     pub image: ImageSize,
+    /// The lens.
     pub intrinsics: Intrinsics,
+    /// The camera pose.
     pub extrinsics: Extrinsics,
+    /// The table plane.
     pub table: Table,
+    /// How well the solve fitted, if recorded.
     #[serde(default)]
     pub fit: Option<FitQuality>,
 }
 
+/// `[image]`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSize {
+    /// Pixels.
     pub width: u32,
+    /// Pixels.
     pub height: u32,
 }
 
+/// `[extrinsics]`: the camera in the robot frame.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Extrinsics {
+    /// Rows of the rotation (camera axes in robot coordinates, as columns).
     pub rotation: [[f64; 3]; 3],
+    /// Camera centre, mm.
     pub translation: [f64; 3],
 }
 
+/// `[table]`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Table {
+    /// Height of the table surface in the robot frame, mm.
     pub z: f64,
 }
 
+/// `[fit]`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FitQuality {
+    /// RMS reprojection error, pixels.
     pub rms_reprojection_px: f64,
+    /// RMS leave-one-out position error, mm.
     pub rms_position_mm: f64,
+    /// Points used.
     pub points: usize,
 }
 
+/// Why a calibration file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibFileError {
+    /// The file could not be read.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML of the expected shape.
     #[error("{path}: {message}")]
-    Syntax { path: String, message: String },
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value that makes no sense.
     #[error("{path}: field `{field}`: {message}")]
-    Field { path: String, field: &'static str, message: String },
+    Field {
+        /// The file.
+        path: String,
+        /// The field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 impl CalibrationFile {
+    /// Reads, parses and validates a calibration file.
     pub fn load(path: &Path) -> Result<Self, CalibFileError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| CalibFileError::Io { path: p.clone(), source })?;
         Self::parse(&text, &p)
     }
 
+    /// Parses and validates calibration text (`path` names it in errors).
     pub fn parse(text: &str, path: &str) -> Result<Self, CalibFileError> {
-        let f: CalibrationFile = toml::from_str(text).map_err(|e| CalibFileError::Syntax { path: path.into(), message: e.to_string() })?;
+        let f: CalibrationFile =
+            toml::from_str(text).map_err(|e| CalibFileError::Syntax { path: path.into(), message: e.to_string() })?;
         f.validate().map_err(|(field, message)| CalibFileError::Field { path: path.into(), field, message })?;
         Ok(f)
     }
 
+    /// The file's TOML text.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a calibration always serialises")
     }
@@ -134,7 +182,10 @@ impl CalibrationFile {
             return Err(("intrinsics.cy", format!("{} lies outside the {}-pixel-high image", k.cy, self.image.height)));
         }
         let r = Matrix3::from_row_slice(&self.extrinsics.rotation.concat());
-        if r.iter().any(|v| !v.is_finite()) || (r.transpose() * r - Matrix3::identity()).abs().max() > 1e-6 || (r.determinant() - 1.0).abs() > 1e-6 {
+        if r.iter().any(|v| !v.is_finite())
+            || (r.transpose() * r - Matrix3::identity()).abs().max() > 1e-6
+            || (r.determinant() - 1.0).abs() > 1e-6
+        {
             return Err(("extrinsics.rotation", "is not a rotation matrix (orthonormal, determinant +1)".into()));
         }
         let t = Vector3::from(self.extrinsics.translation);
@@ -142,25 +193,43 @@ impl CalibrationFile {
             return Err(("extrinsics.translation", "every value must be a finite number".into()));
         }
         if t.z <= self.table.z {
-            return Err(("extrinsics.translation", format!("the camera (z = {} mm) is not above the table (z = {} mm)", t.z, self.table.z)));
+            return Err((
+                "extrinsics.translation",
+                format!("the camera (z = {} mm) is not above the table (z = {} mm)", t.z, self.table.z),
+            ));
         }
         // The optical axis must point towards the table.
         if (Rotation3::from_matrix_unchecked(r) * Vector3::z()).z >= 0.0 {
-            return Err(("extrinsics.rotation", "the camera looks away from the table (its optical axis points up)".into()));
+            return Err((
+                "extrinsics.rotation",
+                "the camera looks away from the table (its optical axis points up)".into(),
+            ));
         }
         Ok(())
     }
 
+    /// The camera model this file describes.
     pub fn model(&self) -> CameraModel {
         let r = Matrix3::from_row_slice(&self.extrinsics.rotation.concat());
         CameraModel {
             intrinsics: self.intrinsics,
-            pose: CameraPose { rotation: Rotation3::from_matrix_unchecked(r), translation: Vector3::from(self.extrinsics.translation) },
+            pose: CameraPose {
+                rotation: Rotation3::from_matrix_unchecked(r),
+                translation: Vector3::from(self.extrinsics.translation),
+            },
             table_z: self.table.z,
         }
     }
 
-    pub fn from_model(model: &CameraModel, width: u32, height: u32, rig: &str, date: &str, fit: Option<FitQuality>) -> Self {
+    /// A file describing `m`, for `width × height` images.
+    pub fn from_model(
+        model: &CameraModel,
+        width: u32,
+        height: u32,
+        rig: &str,
+        date: &str,
+        fit: Option<FitQuality>,
+    ) -> Self {
         let m = model.pose.rotation.matrix();
         CalibrationFile {
             version: VERSION,
@@ -170,7 +239,11 @@ impl CalibrationFile {
             image: ImageSize { width, height },
             intrinsics: model.intrinsics,
             extrinsics: Extrinsics {
-                rotation: [[m[(0, 0)], m[(0, 1)], m[(0, 2)]], [m[(1, 0)], m[(1, 1)], m[(1, 2)]], [m[(2, 0)], m[(2, 1)], m[(2, 2)]]],
+                rotation: [
+                    [m[(0, 0)], m[(0, 1)], m[(0, 2)]],
+                    [m[(1, 0)], m[(1, 1)], m[(1, 2)]],
+                    [m[(2, 0)], m[(2, 1)], m[(2, 2)]],
+                ],
                 translation: model.pose.translation.into(),
             },
             table: crate::file::Table { z: model.table_z },
@@ -185,7 +258,15 @@ mod tests {
     use crate::camera::tests::top_down;
 
     fn good() -> String {
-        CalibrationFile::from_model(&top_down(600.0), 640, 480, "test rig", "2026-11-26", Some(FitQuality { rms_reprojection_px: 0.3, rms_position_mm: 1.0, points: 12 })).to_toml()
+        CalibrationFile::from_model(
+            &top_down(600.0),
+            640,
+            480,
+            "test rig",
+            "2026-11-26",
+            Some(FitQuality { rms_reprojection_px: 0.3, rms_position_mm: 1.0, points: 12 }),
+        )
+        .to_toml()
     }
 
     #[test]
@@ -213,7 +294,9 @@ mod tests {
             assert!(e.contains(&format!("`{field}`")), "{field}: {e}");
             assert!(e.starts_with("c.toml"), "{e}");
         }
-        let e = CalibrationFile::parse("version = 1\nunits = \"mm\"\n[image]\nwidth = 640\n", "bad.toml").unwrap_err().to_string();
+        let e = CalibrationFile::parse("version = 1\nunits = \"mm\"\n[image]\nwidth = 640\n", "bad.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.toml") && e.contains("height"), "{e}");
         let e = CalibrationFile::parse(&good().replacen("[table]", "[tabel]", 1), "c.toml").unwrap_err().to_string();
         assert!(e.contains("tabel"), "{e}");

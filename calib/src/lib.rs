@@ -5,6 +5,7 @@
 //! ROS `camera_info` import ([`camera_info`]). All pure computation, no I/O but file reading.
 //! The `grasp-calib` wizard (package `grasp-calib-cli` in `calib/cli`, which also uses the edge
 //! crate's camera and arm) collects the correspondences on the robot.
+#![warn(missing_docs)]
 
 pub mod camera;
 pub mod camera_info;

@@ -26,23 +26,57 @@ impl Default for MarkerSpec {
 /// A detected marker.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
+    /// Centre column, pixels (sub-pixel).
     pub u: f64,
+    /// Centre row, pixels (sub-pixel).
     pub v: f64,
+    /// Area, pixels.
     pub area_px: f64,
     /// Radius from the area, px.
     pub radius_px: f64,
 }
 
+/// Why no marker was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MarkerError {
+    /// No blob of the marker's colour is large enough.
     #[error("marker not visible: no blob of its colour with at least {min_area} px (largest {largest} px); check lighting, focus and that the disc faces the camera")]
-    NotVisible { min_area: usize, largest: usize },
+    NotVisible {
+        /// Smallest area accepted, pixels.
+        min_area: usize,
+        /// Largest blob seen, pixels.
+        largest: usize,
+    },
+    /// Several blobs of similar size.
     #[error("marker ambiguous: {count} blobs of its colour of similar size ({areas:?} px); remove other objects of that colour from view")]
-    Ambiguous { count: usize, areas: Vec<usize> },
+    Ambiguous {
+        /// How many.
+        count: usize,
+        /// Their areas, pixels.
+        areas: Vec<usize>,
+    },
+    /// The blob is not a disc (cut off, or not the marker).
     #[error("marker blob at ({u:.0}, {v:.0}) is not round (fill {fill:.2} of its bounding box, a disc fills 0.79); it may be cut by the image border or occluded")]
-    NotRound { u: f64, v: f64, fill: f64 },
+    NotRound {
+        /// Its centre column.
+        u: f64,
+        /// Its centre row.
+        v: f64,
+        /// Fraction of its bounding box it fills.
+        fill: f64,
+    },
+    /// The image buffer has the wrong size.
     #[error("image buffer holds {got} bytes, {width}x{height} RGB needs {need}")]
-    BadBuffer { got: usize, need: usize, width: usize, height: usize },
+    BadBuffer {
+        /// Bytes given.
+        got: usize,
+        /// Bytes needed.
+        need: usize,
+        /// Pixels per row.
+        width: usize,
+        /// Rows.
+        height: usize,
+    },
 }
 
 /// Match weight of a pixel in [0, 1]: 1 at the marker colour, 0 beyond the tolerance.
@@ -137,8 +171,10 @@ pub fn detect(rgb: &[u8], width: usize, height: usize, spec: &MarkerSpec) -> Res
 /// Draws a disc of `radius` px centred at (u, v) with coverage
 /// anti-aliasing (4×4 supersampling), blending `colour` over the frame.
 pub fn draw_disc(rgb: &mut [u8], width: usize, height: usize, u: f64, v: f64, radius: f64, colour: [u8; 3]) {
-    let (x0, x1) = (((u - radius - 1.0).floor().max(0.0)) as usize, ((u + radius + 1.0).ceil().max(0.0) as usize).min(width));
-    let (y0, y1) = (((v - radius - 1.0).floor().max(0.0)) as usize, ((v + radius + 1.0).ceil().max(0.0) as usize).min(height));
+    let (x0, x1) =
+        (((u - radius - 1.0).floor().max(0.0)) as usize, ((u + radius + 1.0).ceil().max(0.0) as usize).min(width));
+    let (y0, y1) =
+        (((v - radius - 1.0).floor().max(0.0)) as usize, ((v + radius + 1.0).ceil().max(0.0) as usize).min(height));
     let r2 = radius * radius;
     for y in y0..y1 {
         for x in x0..x1 {

@@ -13,28 +13,50 @@ use nalgebra::{DMatrix, DVector, Dyn, Matrix3, Matrix3x4, Owned, Point3, Rotatio
 /// One observation: where the marker was seen, and where the robot says it was.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Correspondence {
+    /// Pixel column.
     pub u: f64,
+    /// Pixel row.
     pub v: f64,
+    /// The robot point seen there, mm.
     pub robot: Point3<f64>,
 }
 
+/// Points the full solve needs (not all on one plane).
 pub const MIN_POINTS_FULL: usize = 6;
+/// Points the planar solve needs (on the table).
 pub const MIN_POINTS_PLANAR: usize = 4;
 /// Distortion is estimated only with at least this many points.
 pub const MIN_POINTS_DISTORTION: usize = 12;
 
+/// Why no camera could be solved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SolveError {
+    /// Too few points.
     #[error("{got} points are too few: the {mode} mode needs at least {need}; add poses spread over the work area")]
-    TooFew { got: usize, need: usize, mode: &'static str },
+    TooFew {
+        /// Points given.
+        got: usize,
+        /// Points needed.
+        need: usize,
+        /// `full` or `planar`.
+        mode: &'static str,
+    },
+    /// The points lie on one line.
     #[error("the robot points are (nearly) collinear: move the marker across the work area, not along one line")]
     Collinear,
+    /// The full solve got points on one plane.
     #[error("the robot points all lie on one plane: the full mode needs at least two heights (or use the planar mode with known intrinsics)")]
     Coplanar,
+    /// The planar solve got points off one plane.
     #[error("the planar mode needs every robot point on one horizontal plane (z spread {spread:.2} mm)")]
-    NotPlanar { spread: f64 },
+    NotPlanar {
+        /// Their spread off the plane, mm.
+        spread: f64,
+    },
+    /// Point n has a NaN or infinite value.
     #[error("non-finite value in correspondence {0}")]
     NonFinite(usize),
+    /// The geometry gives no camera (what failed).
     #[error("the solution is degenerate ({0}); check that pixels and robot points belong together")]
     Degenerate(String),
 }
@@ -42,10 +64,13 @@ pub enum SolveError {
 /// A solved camera and how well it fits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {
+    /// The camera.
     pub model: CameraModel,
+    /// RMS reprojection error, pixels.
     pub rms_reprojection_px: f64,
     /// Leave-one-out: each point predicted by a camera solved without it (NaN if not computed).
     pub rms_position_mm: f64,
+    /// Points used.
     pub points: usize,
 }
 
@@ -103,7 +128,8 @@ fn dlt(points: &[Correspondence]) -> Matrix3x4<f64> {
     // The null vector of A: the right singular vector of its smallest singular value.
     let ata = a.transpose() * &a;
     let eig = ata.symmetric_eigen();
-    let (imin, _) = eig.eigenvalues.iter().enumerate().fold((0, f64::MAX), |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc });
+    let (imin, _) =
+        eig.eigenvalues.iter().enumerate().fold((0, f64::MAX), |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc });
     let h = eig.eigenvectors.column(imin);
     let pn = Matrix3x4::from_row_slice(h.as_slice());
     let t_img = Matrix3::new(si, 0.0, -si * cu, 0.0, si, -si * cv, 0.0, 0.0, 1.0);
@@ -117,7 +143,10 @@ fn dlt(points: &[Correspondence]) -> Matrix3x4<f64> {
 }
 
 /// P = K [R | −R C] → (K, world→camera R, camera centre C).
-fn decompose(p: &Matrix3x4<f64>) -> Result<(Matrix3<f64>, Matrix3<f64>, Vector3<f64>), SolveError> {
+/// K (upper triangular), R and t of a projection matrix.
+type Decomposition = (Matrix3<f64>, Matrix3<f64>, Vector3<f64>);
+
+fn decompose(p: &Matrix3x4<f64>) -> Result<Decomposition, SolveError> {
     let mut p = *p;
     let m: Matrix3<f64> = p.fixed_view::<3, 3>(0, 0).into();
     if m.determinant() < 0.0 {
@@ -156,7 +185,17 @@ struct Reprojection<'a> {
 fn model_from(p: &DVector<f64>, table_z: f64) -> CameraModel {
     let world_to_cam = Rotation3::from_scaled_axis(Vector3::new(p[8], p[9], p[10]));
     CameraModel {
-        intrinsics: Intrinsics { fx: p[0], fy: p[1], cx: p[2], cy: p[3], k1: p[4], k2: p[5], p1: p[6], p2: p[7], k3: 0.0 },
+        intrinsics: Intrinsics {
+            fx: p[0],
+            fy: p[1],
+            cx: p[2],
+            cy: p[3],
+            k1: p[4],
+            k2: p[5],
+            p1: p[6],
+            p2: p[7],
+            k3: 0.0,
+        },
         pose: CameraPose { rotation: world_to_cam.inverse(), translation: Vector3::new(p[11], p[12], p[13]) },
         table_z,
     }
@@ -248,12 +287,21 @@ fn solve_full_no_loo(points: &[Correspondence], table_z: f64) -> Result<Solution
         table_z,
     };
     let distortion = points.len() >= MIN_POINTS_DISTORTION;
-    let free = [true, true, true, true, distortion, distortion, distortion, distortion, true, true, true, true, true, true];
+    let free =
+        [true, true, true, true, distortion, distortion, distortion, distortion, true, true, true, true, true, true];
     let model = refine(points, &start, free);
     if !(model.intrinsics.fx > 0.0 && model.intrinsics.fy > 0.0) {
-        return Err(SolveError::Degenerate(format!("focal lengths {:.1}, {:.1}", model.intrinsics.fx, model.intrinsics.fy)));
+        return Err(SolveError::Degenerate(format!(
+            "focal lengths {:.1}, {:.1}",
+            model.intrinsics.fx, model.intrinsics.fy
+        )));
     }
-    Ok(Solution { model, rms_reprojection_px: rms_reprojection(&model, points), rms_position_mm: f64::NAN, points: points.len() })
+    Ok(Solution {
+        model,
+        rms_reprojection_px: rms_reprojection(&model, points),
+        rms_position_mm: f64::NAN,
+        points: points.len(),
+    })
 }
 
 /// Planar calibration: every robot point on the table plane, intrinsics known.
@@ -292,7 +340,8 @@ fn solve_planar_no_loo(points: &[Correspondence], intrinsics: &Intrinsics) -> Re
         }
     }
     let eig = (a.transpose() * &a).symmetric_eigen();
-    let (imin, _) = eig.eigenvalues.iter().enumerate().fold((0, f64::MAX), |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc });
+    let (imin, _) =
+        eig.eigenvalues.iter().enumerate().fold((0, f64::MAX), |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc });
     let h = Matrix3::from_row_slice(eig.eigenvectors.column(imin).as_slice());
     let (h1, h2, h3) = (h.column(0).into_owned(), h.column(1).into_owned(), h.column(2).into_owned());
     let mut lambda = 1.0 / h1.norm();
@@ -308,14 +357,26 @@ fn solve_planar_no_loo(points: &[Correspondence], intrinsics: &Intrinsics) -> Re
     let t = h3 * lambda - r * Vector3::new(0.0, 0.0, table_z);
     let rot = Rotation3::from_matrix(&r);
     let centre = -(rot.inverse() * t);
-    let start = CameraModel { intrinsics: *intrinsics, pose: CameraPose { rotation: rot.inverse(), translation: centre }, table_z };
+    let start = CameraModel {
+        intrinsics: *intrinsics,
+        pose: CameraPose { rotation: rot.inverse(), translation: centre },
+        table_z,
+    };
     let free = [false, false, false, false, false, false, false, false, true, true, true, true, true, true];
     let model = refine(points, &start, free);
-    Ok(Solution { model, rms_reprojection_px: rms_reprojection(&model, points), rms_position_mm: f64::NAN, points: points.len() })
+    Ok(Solution {
+        model,
+        rms_reprojection_px: rms_reprojection(&model, points),
+        rms_position_mm: f64::NAN,
+        points: points.len(),
+    })
 }
 
 /// RMS distance between each robot point and where a camera solved without it puts its pixel.
-fn leave_one_out(points: &[Correspondence], solve: impl Fn(&[Correspondence]) -> Result<CameraModel, SolveError>) -> f64 {
+fn leave_one_out(
+    points: &[Correspondence],
+    solve: impl Fn(&[Correspondence]) -> Result<CameraModel, SolveError>,
+) -> f64 {
     let mut sum = 0.0;
     let mut n = 0;
     for i in 0..points.len() {
@@ -419,7 +480,12 @@ mod tests {
         let s = solve_full(&pts, 0.0).unwrap();
         assert!(s.rms_position_mm > 0.01 && s.rms_position_mm < 2.0, "{}", s.rms_position_mm);
         let exact = solve_full(&observe(&cam, &[0.0, 100.0], 0.0, 7), 0.0).unwrap();
-        assert!(exact.rms_position_mm < 1e-3 && exact.rms_reprojection_px < 1e-3, "{} {}", exact.rms_position_mm, exact.rms_reprojection_px);
+        assert!(
+            exact.rms_position_mm < 1e-3 && exact.rms_reprojection_px < 1e-3,
+            "{} {}",
+            exact.rms_position_mm,
+            exact.rms_reprojection_px
+        );
         let p = solve_planar(&observe(&cam, &[0.0], 0.3, 7), &cam.intrinsics).unwrap();
         assert!(p.rms_position_mm > 0.01 && p.rms_position_mm < 2.0, "{}", p.rms_position_mm);
     }
@@ -430,7 +496,13 @@ mod tests {
         let pts = observe(&cam, &[0.0, 80.0], 0.0, 1);
         assert!(matches!(solve_full(&pts[..5], 0.0), Err(SolveError::TooFew { got: 5, need: 6, .. })));
         assert_eq!(solve_full(&observe(&cam, &[0.0], 0.0, 1), 0.0), Err(SolveError::Coplanar));
-        let line: Vec<Correspondence> = (0..8).map(|i| { let p = Point3::new(i as f64 * 10.0, 0.0, i as f64 * 5.0); let (u, v) = cam.project(&p).unwrap(); Correspondence { u, v, robot: p } }).collect();
+        let line: Vec<Correspondence> = (0..8)
+            .map(|i| {
+                let p = Point3::new(i as f64 * 10.0, 0.0, i as f64 * 5.0);
+                let (u, v) = cam.project(&p).unwrap();
+                Correspondence { u, v, robot: p }
+            })
+            .collect();
         assert_eq!(solve_full(&line, 0.0), Err(SolveError::Collinear));
         assert!(matches!(solve_planar(&pts, &cam.intrinsics), Err(SolveError::NotPlanar { .. })));
         let mut bad = pts.clone();

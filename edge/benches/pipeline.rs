@@ -4,9 +4,9 @@
 //! of the frame time spent outside inference. Writes target/bench-pipeline.md.
 //!
 //! FRAMES=64 THREADS=2 cargo bench -p grasp-edge [--features torch] --bench pipeline
-use grasp_edge::arm::{Arm, ArmOpener, Backoff, RecordingArm, Reconnecting};
+use grasp_devices::arm::{Arm, ArmOpener, Backoff, Reconnecting, RecordingArm};
 use grasp_edge::config::{CameraConfig, Config, ControlMode};
-use grasp_edge::service::STAGES;
+use grasp_edge::service::Stage;
 use grasp_models::BackendKind;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     if cfg!(feature = "torch") {
         backends.push(BackendKind::Torch);
     }
-    let mut report = format!("# Pipeline benchmark\n\n{frames} frames of the demo replay (480x480 → model 224²), stream mode, {threads} inference threads, in-memory arm.\n\n| backend | FPS | frame ms | {} | outside inference |\n|---|---|---|{}---|\n", STAGES.map(|s| format!("{s} p50 ms")).join(" | "), "---|".repeat(STAGES.len()));
+    let mut report = format!("# Pipeline benchmark\n\n{frames} frames of the demo replay (480x480 → model 224²), stream mode, {threads} inference threads, in-memory arm.\n\n| backend | FPS | frame ms | {} | outside inference |\n|---|---|---|{}---|\n", Stage::ALL.map(|s| format!("{} p50 ms", s.name())).join(" | "), "---|".repeat(Stage::ALL.len()));
     for backend in backends {
         let mut cfg = Config::load(&demo.join("demo.toml"))?;
         cfg.model.backend = backend;
@@ -32,7 +32,11 @@ fn main() -> anyhow::Result<()> {
         let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier))?;
         let calls = Arc::new(Mutex::new(Vec::new()));
         let opener: ArmOpener = Box::new(move || Ok(Box::new(RecordingArm::new(calls.clone())) as Box<dyn Arm>));
-        p.arm = Reconnecting::new("memory", opener, Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) });
+        p.arm = Reconnecting::new(
+            "memory",
+            opener,
+            Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) },
+        );
         p.run(&AtomicBool::new(false), Some(4))?; // warm-up
         p.stats = Default::default();
         let t0 = Instant::now();
@@ -42,10 +46,14 @@ fn main() -> anyhow::Result<()> {
         let secs = t0.elapsed().as_secs_f64();
         let n = (summary.frames - before) as f64;
         let fps = n / secs;
-        let p50: Vec<f64> = (0..STAGES.len()).map(|i| p2.stats.stage_percentiles(i).0).collect();
+        let p50: Vec<f64> = Stage::ALL.iter().map(|s| p2.stats.stage_percentiles(*s).0).collect();
         let frame_ms = 1e3 / fps;
-        let outside = 1.0 - p50[2] / frame_ms;
-        let row = format!("| {backend} | {fps:.1} | {frame_ms:.1} | {} | {:.1} % |\n", p50.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" | "), outside * 100.0);
+        let outside = 1.0 - p2.stats.stage_percentiles(Stage::Infer).0 / frame_ms;
+        let row = format!(
+            "| {backend} | {fps:.1} | {frame_ms:.1} | {} | {:.1} % |\n",
+            p50.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" | "),
+            outside * 100.0
+        );
         print!("{row}");
         report += &row;
     }

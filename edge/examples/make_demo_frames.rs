@@ -15,10 +15,17 @@ fn main() -> anyhow::Result<()> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261126);
     let mut n = 0;
     for scene in &args[2..] {
-        let mut scenes: Vec<PathBuf> = std::fs::read_dir(&src)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut scenes: Vec<PathBuf> =
+            std::fs::read_dir(&src)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
         scenes.sort();
         let dir = scenes.into_iter().nth(scene.parse()?).ok_or_else(|| anyhow::anyhow!("no scene {scene}"))?;
-        let rgb = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("_RGB.png") && p.file_name().unwrap().to_string_lossy().starts_with("0_")).ok_or_else(|| anyhow::anyhow!("no RGB in {}", dir.display()))?;
+        let rgb = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.to_string_lossy().ends_with("_RGB.png") && p.file_name().unwrap().to_string_lossy().starts_with("0_")
+            })
+            .ok_or_else(|| anyhow::anyhow!("no RGB in {}", dir.display()))?;
         let img = image::open(&rgb)?.to_rgb8();
         for _ in 0..4 {
             let (dx, dy): (i64, i64) = (rng.gen_range(-1..=1), rng.gen_range(-1..=1));

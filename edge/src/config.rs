@@ -2,33 +2,43 @@
 //! embedded robot, validation that names the bad field, and paths resolved against the file's
 //! directory. `edge/grasp-edge.example.toml` documents every key; a test keeps it loadable.
 
-use crate::arm::ArmPose;
 use crate::control::{PickSettings, SafetyLimits, StreamSettings};
-use crate::frames::FormatPreference;
+use grasp_devices::arm::ArmPose;
+pub use grasp_devices::config::{ArmConfig, ArmDialect, CameraConfig, FieldError};
 use grasp_models::BackendKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The whole service configuration (`edge/grasp-edge.example.toml` documents every key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[model]`.
     pub model: ModelConfig,
+    /// `[camera]`.
     pub camera: CameraConfig,
+    /// `[calibration]`.
     pub calibration: CalibrationConfig,
+    /// `[arm]`.
     pub arm: ArmConfig,
+    /// `[control]`.
     #[serde(default)]
     pub control: ControlConfig,
+    /// `[safety]`: limits every command must satisfy.
     pub safety: SafetyLimits,
+    /// `[output]`.
     #[serde(default)]
     pub output: OutputConfig,
 }
 
+/// `[model]`: the grasp model and how to run it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// The ONNX grasp model (models/README.md).
     pub path: PathBuf,
-    #[serde(default = "default_backend", with = "named")]
+    /// `auto`, `tract` or `torch`.
+    #[serde(default = "default_backend")]
     pub backend: BackendKind,
     /// CPU threads for inference (0 = the backend's choice).
     #[serde(default)]
@@ -45,65 +55,7 @@ fn default_top_k() -> usize {
     5
 }
 
-mod named {
-    //! Named values (see `grasp_models::names`) as TOML strings, with the same error messages.
-    use grasp_models::names::NamedValue;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer, T: NamedValue>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v.as_str())
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>, T: NamedValue + std::str::FromStr>(d: D) -> Result<T, D::Error>
-    where
-        T::Err: std::fmt::Display,
-    {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, tag = "source", rename_all = "lowercase")]
-pub enum CameraConfig {
-    /// A V4L2 device.
-    V4l2 {
-        #[serde(default = "default_device")]
-        device: PathBuf,
-        #[serde(default = "default_width")]
-        width: u32,
-        #[serde(default = "default_height")]
-        height: u32,
-        #[serde(default = "default_fps")]
-        fps: u32,
-        #[serde(default)]
-        format: FormatPreference,
-    },
-    /// Image files or a flight recording, played back.
-    Replay {
-        dir: PathBuf,
-        /// Frames per second (0 = as fast as the pipeline runs).
-        #[serde(default)]
-        fps: f64,
-        #[serde(default = "yes")]
-        looping: bool,
-    },
-}
-
-fn default_device() -> PathBuf {
-    PathBuf::from("/dev/video0")
-}
-fn default_width() -> u32 {
-    640
-}
-fn default_height() -> u32 {
-    480
-}
-fn default_fps() -> u32 {
-    30
-}
-fn yes() -> bool {
-    true
-}
-
+/// `[calibration]`: the image → robot transform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationConfig {
@@ -118,76 +70,25 @@ fn default_grasp_height() -> f64 {
     10.0
 }
 
-/// Which protocol the arm controller speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ArmDialect {
-    /// Our documented line protocol (edge/PROTOCOL.md).
-    GraspLine,
-    /// The Dobot Magician's binary protocol.
-    DobotMagician,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArmConfig {
-    pub dialect: ArmDialect,
-    /// Serial device, e.g. /dev/ttyACM0 or the stable /dev/grasp-arm from the udev rule.
-    pub port: PathBuf,
-    #[serde(default = "default_baud")]
-    pub baud: u32,
-    /// ACK timeout before a resend, ms.
-    #[serde(default = "default_reply_ms")]
-    pub reply_timeout_ms: u64,
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-    /// Idle heartbeat period, ms.
-    #[serde(default = "default_heartbeat_ms")]
-    pub heartbeat_ms: u64,
-    /// Longest wait for one motion to finish, ms.
-    #[serde(default = "default_motion_ms")]
-    pub motion_timeout_ms: u64,
-    /// Reconnection back-off, ms: first delay and cap.
-    #[serde(default = "default_backoff_min")]
-    pub reconnect_min_ms: u64,
-    #[serde(default = "default_backoff_max")]
-    pub reconnect_max_ms: u64,
-}
-
-fn default_baud() -> u32 {
-    115_200
-}
-fn default_reply_ms() -> u64 {
-    150
-}
-fn default_retries() -> u32 {
-    5
-}
-fn default_heartbeat_ms() -> u64 {
-    500
-}
-fn default_motion_ms() -> u64 {
-    20_000
-}
-fn default_backoff_min() -> u64 {
-    200
-}
-fn default_backoff_max() -> u64 {
-    5_000
-}
-
+/// What the arm does with the grasps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlMode {
+    /// Follow the best grasp continuously (TRACK targets).
     Stream,
+    /// Pick a stable grasp, then place or go home.
     Pick,
 }
 
+/// `[control]`: the mode and each mode's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
+    /// Stream or pick.
     pub mode: ControlMode,
+    /// `[control.stream]`.
     pub stream: StreamSettings,
+    /// `[control.pick]`.
     pub pick: PickSettings,
 }
 
@@ -196,11 +97,19 @@ impl Default for ControlConfig {
         ControlConfig {
             mode: ControlMode::Stream,
             stream: StreamSettings { rate_hz: 10.0, smoothing: 0.5, reacquire_mm: 30.0, lost_after_frames: 5 },
-            pick: PickSettings { stable_frames: 5, stable_mm: 5.0, approach_mm: 60.0, lift_mm: 80.0, opening_margin_mm: 10.0, place: None },
+            pick: PickSettings {
+                stable_frames: 5,
+                stable_mm: 5.0,
+                approach_mm: 60.0,
+                lift_mm: 80.0,
+                opening_margin_mm: 10.0,
+                place: None,
+            },
         }
     }
 }
 
+/// `[output]`: stats, annotated frames, flight recorder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
@@ -210,6 +119,7 @@ pub struct OutputConfig {
     /// Write an annotated frame (chosen grasp + Q heat-map) every N frames to `annotate_dir`.
     #[serde(default)]
     pub annotate_dir: Option<PathBuf>,
+    /// Every how many frames an annotated frame is written.
     #[serde(default = "default_annotate_every")]
     pub annotate_every: u64,
     /// Flight recorder: frames, grasps and commands of the session, replayable.
@@ -226,32 +136,59 @@ fn default_annotate_every() -> u64 {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { stats_interval_s: default_stats_s(), annotate_dir: None, annotate_every: default_annotate_every(), record_dir: None }
+        OutputConfig {
+            stats_interval_s: default_stats_s(),
+            annotate_dir: None,
+            annotate_every: default_annotate_every(),
+            record_dir: None,
+        }
     }
 }
 
+/// Why a configuration file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape.
     #[error("config {path}: {message}")]
-    Parse { path: String, message: String },
-    #[error("config {path}: field `{field}`: {message}")]
-    Invalid { path: String, field: String, message: String },
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (it names the line and the key).
+        message: String,
+    },
+    /// A value parses but makes no sense.
+    #[error("config {path}: {source}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The field and why.
+        source: FieldError,
+    },
 }
 
 impl Config {
+    /// Reads, parses and validates `path`; relative paths are taken from its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::parse(&text, &path.display().to_string(), base)
     }
 
     /// Parses and validates; relative paths are taken from `base`.
     pub fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: name.to_string(), message: e.to_string() })?;
+        let mut c: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: name.to_string(), message: e.to_string() })?;
         c.resolve_paths(base);
-        c.validate().map_err(|(field, message)| ConfigError::Invalid { path: name.to_string(), field: field.to_string(), message })?;
+        c.validate().map_err(|source| ConfigError::Invalid { path: name.to_string(), source })?;
         Ok(c)
     }
 
@@ -263,9 +200,7 @@ impl Config {
         };
         fix(&mut self.model.path);
         fix(&mut self.calibration.path);
-        if let CameraConfig::Replay { dir, .. } = &mut self.camera {
-            fix(dir);
-        }
+        self.camera.resolve_paths(base);
         if let Some(d) = &mut self.output.annotate_dir {
             fix(d);
         }
@@ -275,42 +210,17 @@ impl Config {
     }
 
     /// Checks values that parse but make no sense, naming the field.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let f = |field: &str, m: String| Err((field.to_string(), m));
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let f = |field: &str, m: String| Err(FieldError::new(field, m));
         if self.model.top_k == 0 {
             return f("model.top_k", "must be at least 1".into());
         }
-        match &self.camera {
-            CameraConfig::V4l2 { width, height, fps, .. } => {
-                if *width == 0 || *height == 0 || *width % 2 != 0 {
-                    return f("camera.width/height", format!("{width}x{height}: need a positive even width and positive height"));
-                }
-                if *fps > 240 {
-                    return f("camera.fps", format!("{fps} is not a camera rate"));
-                }
-            }
-            CameraConfig::Replay { fps, .. } => {
-                if !(fps.is_finite() && *fps >= 0.0) {
-                    return f("camera.fps", format!("{fps} must be ≥ 0"));
-                }
-            }
-        }
+        self.camera.validate()?;
         if !self.calibration.grasp_height_mm.is_finite() {
             return f("calibration.grasp_height_mm", "must be a number".into());
         }
-        let a = &self.arm;
-        if a.baud == 0 {
-            return f("arm.baud", "must be positive".into());
-        }
-        for (name, v) in [("arm.reply_timeout_ms", a.reply_timeout_ms), ("arm.heartbeat_ms", a.heartbeat_ms), ("arm.motion_timeout_ms", a.motion_timeout_ms), ("arm.reconnect_min_ms", a.reconnect_min_ms)] {
-            if v == 0 {
-                return f(name, "must be positive".into());
-            }
-        }
-        if a.reconnect_max_ms < a.reconnect_min_ms {
-            return f("arm.reconnect_max_ms", format!("{} is below reconnect_min_ms {}", a.reconnect_max_ms, a.reconnect_min_ms));
-        }
-        self.safety.validate().map_err(|(fl, m)| (fl.to_string(), m))?;
+        self.arm.validate()?;
+        self.safety.validate()?;
         let s = &self.control.stream;
         if !(s.rate_hz.is_finite() && s.rate_hz > 0.0) {
             return f("control.stream.rate_hz", format!("{} must be positive", s.rate_hz));
@@ -339,6 +249,7 @@ impl Config {
         Ok(())
     }
 
+    /// Where a picked object is put (`[control.pick] place`), if anywhere.
     pub fn place(&self) -> Option<ArmPose> {
         self.control.pick.place
     }
@@ -370,7 +281,16 @@ min_quality = 0.3
         let c = Config::parse(MINIMAL, "test.toml", Path::new("/etc/grasp-edge")).unwrap();
         assert_eq!(c.model.path, PathBuf::from("/etc/grasp-edge/model.onnx"));
         assert_eq!(c.model.backend, BackendKind::Auto);
-        assert_eq!(c.camera, CameraConfig::V4l2 { device: "/dev/video0".into(), width: 640, height: 480, fps: 30, format: FormatPreference::Auto });
+        assert_eq!(
+            c.camera,
+            CameraConfig::V4l2 {
+                device: "/dev/video0".into(),
+                width: 640,
+                height: 480,
+                fps: 30,
+                format: grasp_devices::camera::FormatPreference::Auto
+            }
+        );
         assert_eq!(c.arm.reply_timeout_ms, 150);
         assert_eq!(c.control.mode, ControlMode::Stream);
         assert_eq!(c.output.stats_interval_s, 5.0);
@@ -378,7 +298,9 @@ min_quality = 0.3
 
     #[test]
     fn bad_fields_are_named() {
-        let bad = |from: &str, to: &str| Config::parse(&MINIMAL.replace(from, to), "robot.toml", Path::new(".")).unwrap_err().to_string();
+        let bad = |from: &str, to: &str| {
+            Config::parse(&MINIMAL.replace(from, to), "robot.toml", Path::new(".")).unwrap_err().to_string()
+        };
         let e = bad("max_opening_mm = 80.0", "max_opening_mm = -1.0");
         assert!(e.contains("robot.toml") && e.contains("safety.max_opening_mm"), "{e}");
         let e = bad("workspace_max = [350.0, 200.0, 200.0]", "workspace_max = [350.0, -300.0, 200.0]");

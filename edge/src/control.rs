@@ -1,15 +1,19 @@
 //! Pure decision logic between grasps and arm commands (no I/O, time passed in):
 //! the safety filter, the stream-mode tracker and the pick-mode planner.
 
-use crate::arm::ArmPose;
+use grasp_devices::arm::ArmPose;
+use grasp_devices::config::FieldError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A grasp candidate in the robot frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Target {
+    /// Tool pose for the grasp.
     pub pose: ArmPose,
+    /// Gripper opening, mm.
     pub opening_mm: f64,
+    /// The model's grasp quality.
     pub quality: f32,
 }
 
@@ -19,6 +23,7 @@ pub struct Target {
 pub struct SafetyLimits {
     /// Lowest corner of the allowed box for the tool centre point, mm in the robot frame.
     pub workspace_min: [f64; 3],
+    /// Highest corner of the allowed box, mm in the robot frame.
     pub workspace_max: [f64; 3],
     /// The gripper's widest opening, mm: wider grasps are refused.
     pub max_opening_mm: f64,
@@ -29,16 +34,43 @@ pub struct SafetyLimits {
 /// Why a target was not sent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
+    /// A value is NaN or infinite.
     #[error("{field} is not finite")]
-    NonFinite { field: &'static str },
+    NonFinite {
+        /// Which value.
+        field: &'static str,
+    },
+    /// The tool point is outside the workspace box.
     #[error("{axis} = {value:.1} mm is outside the workspace [{min:.1}, {max:.1}]")]
-    OutsideWorkspace { axis: &'static str, value: f64, min: f64, max: f64 },
+    OutsideWorkspace {
+        /// `x`, `y` or `z`.
+        axis: &'static str,
+        /// The value, mm.
+        value: f64,
+        /// The box's lower bound, mm.
+        min: f64,
+        /// The box's upper bound, mm.
+        max: f64,
+    },
+    /// Wider than the gripper opens.
     #[error("opening {opening:.1} mm exceeds the gripper's {max:.1} mm")]
-    TooWide { opening: f64, max: f64 },
+    TooWide {
+        /// The grasp's opening, mm.
+        opening: f64,
+        /// The gripper's widest, mm.
+        max: f64,
+    },
+    /// A negative opening, mm.
     #[error("opening {0:.1} mm is negative")]
     NegativeOpening(f64),
+    /// The model is not confident enough.
     #[error("quality {quality:.3} below the minimum {min:.3}")]
-    LowQuality { quality: f32, min: f32 },
+    LowQuality {
+        /// The grasp's quality.
+        quality: f32,
+        /// The minimum.
+        min: f32,
+    },
 }
 
 impl Refusal {
@@ -54,25 +86,39 @@ impl Refusal {
 }
 
 impl SafetyLimits {
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks the limits themselves, naming the bad field.
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (i, axis) in ["x", "y", "z"].iter().enumerate() {
             let (lo, hi) = (self.workspace_min[i], self.workspace_max[i]);
             if !lo.is_finite() || !hi.is_finite() || lo >= hi {
-                return Err(("safety.workspace_min/workspace_max", format!("{axis}: min {lo} must be finite and below max {hi}")));
+                return Err(FieldError::new(
+                    "safety.workspace_min/workspace_max",
+                    format!("{axis}: min {lo} must be finite and below max {hi}"),
+                ));
             }
         }
         if !(self.max_opening_mm.is_finite() && self.max_opening_mm > 0.0) {
-            return Err(("safety.max_opening_mm", format!("{} must be a positive number of mm", self.max_opening_mm)));
+            return Err(FieldError::new(
+                "safety.max_opening_mm",
+                format!("{} must be a positive number of mm", self.max_opening_mm),
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_quality) {
-            return Err(("safety.min_quality", format!("{} must be within [0, 1]", self.min_quality)));
+            return Err(FieldError::new("safety.min_quality", format!("{} must be within [0, 1]", self.min_quality)));
         }
         Ok(())
     }
 
     /// Checks one target; the first violated limit is the reason.
     pub fn check(&self, t: &Target) -> Result<(), Refusal> {
-        let fields = [("x", t.pose.x), ("y", t.pose.y), ("z", t.pose.z), ("yaw", t.pose.yaw), ("opening", t.opening_mm), ("quality", t.quality as f64)];
+        let fields = [
+            ("x", t.pose.x),
+            ("y", t.pose.y),
+            ("z", t.pose.z),
+            ("yaw", t.pose.yaw),
+            ("opening", t.opening_mm),
+            ("quality", t.quality as f64),
+        ];
         if let Some((field, _)) = fields.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Refusal::NonFinite { field });
         }
@@ -97,7 +143,8 @@ impl SafetyLimits {
     /// Whether an arbitrary pose (approach, lift, place) is inside the box.
     pub fn contains(&self, p: &ArmPose) -> bool {
         let v = [p.x, p.y, p.z];
-        (0..3).all(|i| v[i].is_finite() && v[i] >= self.workspace_min[i] && v[i] <= self.workspace_max[i]) && p.yaw.is_finite()
+        (0..3).all(|i| v[i].is_finite() && v[i] >= self.workspace_min[i] && v[i] <= self.workspace_max[i])
+            && p.yaw.is_finite()
     }
 }
 
@@ -124,12 +171,14 @@ pub struct StreamSettings {
     /// A candidate farther than this from the tracked target is another object: the tracker
     /// keeps its target unless nothing is near for `lost_after_frames` frames.
     pub reacquire_mm: f64,
+    /// Frames without a near candidate before the target is dropped.
     pub lost_after_frames: u32,
 }
 
 /// GG-CNN's closed-loop style: follow one grasp across frames without jumping between objects.
 #[derive(Debug, Clone)]
 pub struct StreamTracker {
+    /// Its settings.
     pub settings: StreamSettings,
     current: Option<Target>,
     missed: u32,
@@ -137,6 +186,7 @@ pub struct StreamTracker {
 }
 
 impl StreamTracker {
+    /// A tracker with no target yet.
     pub fn new(settings: StreamSettings) -> Self {
         StreamTracker { settings, current: None, missed: 0, last_sent: None }
     }
@@ -148,6 +198,7 @@ impl StreamTracker {
         self.last_sent = None;
     }
 
+    /// The target being followed, if any.
     pub fn current(&self) -> Option<Target> {
         self.current
     }
@@ -161,14 +212,20 @@ impl StreamTracker {
                 self.current = candidates.first().copied();
             }
             Some(cur) => {
-                let nearest = candidates.iter().min_by(|a, b| a.pose.distance(&cur.pose).total_cmp(&b.pose.distance(&cur.pose)));
+                let nearest =
+                    candidates.iter().min_by(|a, b| a.pose.distance(&cur.pose).total_cmp(&b.pose.distance(&cur.pose)));
                 match nearest {
                     Some(c) if c.pose.distance(&cur.pose) <= s.reacquire_mm => {
                         self.missed = 0;
                         let a = s.smoothing.clamp(0.0, 1.0);
                         let lerp = |old: f64, new: f64| old + a * (new - old);
                         self.current = Some(Target {
-                            pose: ArmPose { x: lerp(cur.pose.x, c.pose.x), y: lerp(cur.pose.y, c.pose.y), z: lerp(cur.pose.z, c.pose.z), yaw: cur.pose.yaw + a * yaw_difference(c.pose.yaw, cur.pose.yaw) },
+                            pose: ArmPose {
+                                x: lerp(cur.pose.x, c.pose.x),
+                                y: lerp(cur.pose.y, c.pose.y),
+                                z: lerp(cur.pose.z, c.pose.z),
+                                yaw: cur.pose.yaw + a * yaw_difference(c.pose.yaw, cur.pose.yaw),
+                            },
                             opening_mm: lerp(cur.opening_mm, c.opening_mm),
                             quality: c.quality,
                         });
@@ -199,9 +256,11 @@ impl StreamTracker {
 pub struct PickSettings {
     /// Consecutive frames the best grasp must stay within `stable_mm` (and 10°) before picking.
     pub stable_frames: u32,
+    /// See `stable_frames`.
     pub stable_mm: f64,
     /// Height above the grasp for the approach and the lift, mm.
     pub approach_mm: f64,
+    /// See `approach_mm`.
     pub lift_mm: f64,
     /// Extra opening before descending, mm.
     pub opening_margin_mm: f64,
@@ -212,24 +271,30 @@ pub struct PickSettings {
 /// One step of a pick.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub enum PickStep {
+    /// Move the tool point.
     Move(ArmPose),
+    /// Set the gripper opening, mm.
     Grip(f64),
+    /// Go home.
     Home,
 }
 
 /// Waits for a grasp that holds still, then plans the pick.
 #[derive(Debug, Clone)]
 pub struct PickPlanner {
+    /// Its settings.
     pub settings: PickSettings,
     anchor: Option<Target>,
     count: u32,
 }
 
 impl PickPlanner {
+    /// A planner that has seen no grasp yet.
     pub fn new(settings: PickSettings) -> Self {
         PickPlanner { settings, anchor: None, count: 0 }
     }
 
+    /// Forgets what it has seen (after a reconnection).
     pub fn reset(&mut self) {
         self.anchor = None;
         self.count = 0;
@@ -242,7 +307,12 @@ impl PickPlanner {
             return None;
         };
         match self.anchor {
-            Some(a) if a.pose.distance(&b.pose) <= self.settings.stable_mm && yaw_difference(a.pose.yaw, b.pose.yaw).abs() <= 10.0 => self.count += 1,
+            Some(a)
+                if a.pose.distance(&b.pose) <= self.settings.stable_mm
+                    && yaw_difference(a.pose.yaw, b.pose.yaw).abs() <= 10.0 =>
+            {
+                self.count += 1
+            }
             _ => {
                 self.anchor = Some(*b);
                 self.count = 1;
@@ -263,7 +333,13 @@ impl PickPlanner {
         let open = (t.opening_mm + s.opening_margin_mm).min(max_opening_mm);
         let above = ArmPose { z: t.pose.z + s.approach_mm, ..t.pose };
         let lifted = ArmPose { z: t.pose.z + s.lift_mm, ..t.pose };
-        let mut steps = vec![PickStep::Grip(open), PickStep::Move(above), PickStep::Move(t.pose), PickStep::Grip(0.0), PickStep::Move(lifted)];
+        let mut steps = vec![
+            PickStep::Grip(open),
+            PickStep::Move(above),
+            PickStep::Move(t.pose),
+            PickStep::Grip(0.0),
+            PickStep::Move(lifted),
+        ];
         match s.place {
             Some(p) => steps.push(PickStep::Move(p)),
             None => steps.push(PickStep::Home),
@@ -278,7 +354,12 @@ mod tests {
     use super::*;
 
     fn limits() -> SafetyLimits {
-        SafetyLimits { workspace_min: [100.0, -200.0, -50.0], workspace_max: [350.0, 200.0, 200.0], max_opening_mm: 60.0, min_quality: 0.3 }
+        SafetyLimits {
+            workspace_min: [100.0, -200.0, -50.0],
+            workspace_max: [350.0, 200.0, 200.0],
+            max_opening_mm: 60.0,
+            min_quality: 0.3,
+        }
     }
 
     fn target(x: f64, y: f64, yaw: f64, q: f32) -> Target {
@@ -289,7 +370,10 @@ mod tests {
     fn safety_filter_names_the_violated_limit() {
         let l = limits();
         assert_eq!(l.check(&target(200.0, 0.0, 10.0, 0.8)), Ok(()));
-        assert_eq!(l.check(&target(400.0, 0.0, 0.0, 0.8)), Err(Refusal::OutsideWorkspace { axis: "x", value: 400.0, min: 100.0, max: 350.0 }));
+        assert_eq!(
+            l.check(&target(400.0, 0.0, 0.0, 0.8)),
+            Err(Refusal::OutsideWorkspace { axis: "x", value: 400.0, min: 100.0, max: 350.0 })
+        );
         assert_eq!(l.check(&target(200.0, -250.0, 0.0, 0.8)).unwrap_err().kind(), "outside-workspace");
         assert_eq!(l.check(&target(f64::NAN, 0.0, 0.0, 0.8)), Err(Refusal::NonFinite { field: "x" }));
         assert_eq!(l.check(&target(200.0, 0.0, f64::INFINITY, 0.8)), Err(Refusal::NonFinite { field: "yaw" }));
@@ -299,7 +383,7 @@ mod tests {
         assert_eq!(l.check(&wide).unwrap_err().to_string(), "opening 75.0 mm exceeds the gripper's 60.0 mm");
         let mut bad = l;
         bad.workspace_min[2] = 300.0;
-        assert_eq!(bad.validate().unwrap_err().0, "safety.workspace_min/workspace_max");
+        assert_eq!(bad.validate().unwrap_err().field, "safety.workspace_min/workspace_max");
     }
 
     #[test]
@@ -312,12 +396,21 @@ mod tests {
 
     #[test]
     fn tracker_follows_one_object_smoothly_at_a_bounded_rate() {
-        let mut t = StreamTracker::new(StreamSettings { rate_hz: 10.0, smoothing: 0.5, reacquire_mm: 30.0, lost_after_frames: 3 });
+        let mut t = StreamTracker::new(StreamSettings {
+            rate_hz: 10.0,
+            smoothing: 0.5,
+            reacquire_mm: 30.0,
+            lost_after_frames: 3,
+        });
         let ms = Duration::from_millis;
         let first = t.update(&[target(200.0, 0.0, 0.0, 0.9), target(300.0, 100.0, 0.0, 0.8)], ms(0)).unwrap();
         assert_eq!(first.pose.x, 200.0);
         // A better grasp on another object appears: the tracker stays on its object, smoothed.
-        assert_eq!(t.update(&[target(300.0, 100.0, 0.0, 0.95), target(210.0, 0.0, 170.0, 0.7)], ms(50)), None, "rate limit: 50 ms < 100 ms");
+        assert_eq!(
+            t.update(&[target(300.0, 100.0, 0.0, 0.95), target(210.0, 0.0, 170.0, 0.7)], ms(50)),
+            None,
+            "rate limit: 50 ms < 100 ms"
+        );
         let cur = t.current().unwrap();
         assert_eq!(cur.pose.x, 205.0);
         assert!((cur.pose.yaw - -5.0).abs() < 1e-9, "170° is 10° from 0° for a symmetric gripper: {}", cur.pose.yaw);
@@ -337,7 +430,14 @@ mod tests {
     #[test]
     fn pick_waits_for_a_stable_grasp_and_plans_the_motions() {
         let place = ArmPose { x: 150.0, y: 150.0, z: 50.0, yaw: 0.0 };
-        let mut p = PickPlanner::new(PickSettings { stable_frames: 3, stable_mm: 5.0, approach_mm: 60.0, lift_mm: 80.0, opening_margin_mm: 10.0, place: Some(place) });
+        let mut p = PickPlanner::new(PickSettings {
+            stable_frames: 3,
+            stable_mm: 5.0,
+            approach_mm: 60.0,
+            lift_mm: 80.0,
+            opening_margin_mm: 10.0,
+            place: Some(place),
+        });
         assert_eq!(p.observe(Some(&target(200.0, 0.0, 0.0, 0.9))), None);
         assert_eq!(p.observe(Some(&target(203.0, 0.0, 0.0, 0.9))), None);
         assert_eq!(p.observe(Some(&target(220.0, 0.0, 0.0, 0.9))), None, "moved 20 mm: start over");
@@ -349,7 +449,18 @@ mod tests {
         let t = p.observe(Some(&target(222.0, 1.0, 0.0, 0.9))).unwrap();
         let steps = p.plan(&t, 60.0);
         let at = |z| ArmPose { x: 222.0, y: 1.0, z, yaw: 0.0 };
-        assert_eq!(steps, vec![PickStep::Grip(40.0), PickStep::Move(at(60.0)), PickStep::Move(at(0.0)), PickStep::Grip(0.0), PickStep::Move(at(80.0)), PickStep::Move(place), PickStep::Grip(40.0)]);
+        assert_eq!(
+            steps,
+            vec![
+                PickStep::Grip(40.0),
+                PickStep::Move(at(60.0)),
+                PickStep::Move(at(0.0)),
+                PickStep::Grip(0.0),
+                PickStep::Move(at(80.0)),
+                PickStep::Move(place),
+                PickStep::Grip(40.0)
+            ]
+        );
         assert_eq!(p.plan(&t, 35.0)[0], PickStep::Grip(35.0), "margin clipped to the gripper's stroke");
     }
 }

@@ -2,12 +2,12 @@
 //! tracker or pick planner → arm. Devices come in as traits; time comes from a [`Clock`] so a replay
 //! makes the same decisions at any speed.
 
-use crate::arm::{Arm, ArmCall, ArmError, ArmPose, Reconnecting};
 use crate::config::ControlMode;
 use crate::control::{PickPlanner, PickStep, SafetyLimits, StreamTracker, Target};
-use crate::frames::{Frame, FrameError, FrameSource};
-use crate::service::{self, Notifier, Recorder, Stats};
+use crate::service::{self, Notifier, Recorder, Stage, Stats};
 use grasp_calib::CameraModel;
+use grasp_devices::arm::{Arm, ArmCall, ArmError, ArmPose, Reconnecting};
+use grasp_devices::camera::{Frame, FrameError, FrameSource};
 use grasp_models::detector::GraspDetector;
 use grasp_models::Grasp;
 use std::path::PathBuf;
@@ -20,10 +20,16 @@ pub enum Clock {
     /// Wall time since start (live cameras).
     Wall(Instant),
     /// Frame count × period (replays: decisions do not depend on how fast the machine is).
-    Frames { period: Duration, frames: u64 },
+    Frames {
+        /// Length of one frame period.
+        period: Duration,
+        /// Frames so far.
+        frames: u64,
+    },
 }
 
 impl Clock {
+    /// Time since the start.
     pub fn now(&self) -> Duration {
         match self {
             Clock::Wall(t0) => t0.elapsed(),
@@ -37,14 +43,35 @@ impl Clock {
     }
 }
 
+/// Why the loop stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The camera delivers another size than the calibration's.
     #[error("frame from {origin} is {got_w}x{got_h} but the calibration is for {want_w}x{want_h}: recalibrate or set the camera to the calibrated size")]
-    FrameSize { origin: String, got_w: usize, got_h: usize, want_w: usize, want_h: usize },
+    FrameSize {
+        /// The source.
+        origin: String,
+        /// Frame width.
+        got_w: usize,
+        /// Frame height.
+        got_h: usize,
+        /// Calibrated width.
+        want_w: usize,
+        /// Calibrated height.
+        want_h: usize,
+    },
+    /// The camera cannot be used as configured.
     #[error("camera setup failed: {0}")]
     Camera(FrameError),
+    /// The model failed on a frame.
     #[error("detection failed on {origin}: {source}")]
-    Detect { origin: String, source: grasp_models::detector::DetectError },
+    Detect {
+        /// The frame.
+        origin: String,
+        /// Why.
+        source: grasp_models::detector::DetectError,
+    },
+    /// The flight recorder could not write.
     #[error("flight recorder: {0}")]
     Recorder(std::io::Error),
 }
@@ -52,56 +79,136 @@ pub enum RuntimeError {
 /// Timeouts and periods of the loop.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopTiming {
+    /// Longest wait for one frame.
     pub frame_timeout: Duration,
+    /// The arm link is pinged after this much silence.
     pub heartbeat: Duration,
+    /// Longest wait for one motion.
     pub motion_timeout: Duration,
+    /// Period of the stats line.
     pub stats_interval: Duration,
 }
 
 /// A frame's grasp in pixels with its robot-frame target.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate {
+    /// The grasp in image pixels.
     pub grasp: Grasp,
+    /// It in the robot frame.
     pub target: Target,
 }
 
 /// What a run did (for the CLI summary and tests).
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
+    /// Frames processed.
     pub frames: u64,
     /// Commands sent successfully.
     pub command_count: u64,
     /// The commands themselves, only when [`Pipeline::keep_commands`] is set (a long-running
     /// service must not accumulate them: the 100k-frame soak caught exactly that).
     pub commands: Vec<ArmCall>,
+    /// Picks completed.
     pub picks: u64,
+    /// Reconnections of the arm.
     pub reconnects: u64,
+    /// The last stats line.
     pub stats_line: String,
 }
 
-pub struct Pipeline {
+/// Called with every command sent (the demo prints them).
+pub type CommandHook = Box<dyn FnMut(&ArmCall) + Send>;
+
+/// Timing constants of the loop that are not configuration.
+mod pause {
+    use std::time::Duration;
+    /// Between attempts to connect the arm before READY.
+    pub const ARM_CONNECT_RETRY: Duration = Duration::from_millis(20);
+    /// A motion is awaited in slices this long, so a stop request and the watchdog are served.
+    pub const MOTION_WAIT_SLICE: Duration = Duration::from_millis(200);
+    /// After a lost camera, before asking it for the next frame (it reopens at most once a second).
+    pub const CAMERA_LOST: Duration = Duration::from_millis(100);
+}
+
+/// Everything a [`Pipeline`] is built from (see `app::build_pipeline`).
+pub struct PipelineParts {
+    /// The camera or replay.
     pub source: Box<dyn FrameSource>,
+    /// The model with its preprocessing and decoding.
     pub detector: GraspDetector,
+    /// Pixel → robot frame.
     pub camera: CameraModel,
     /// The image size the calibration is valid for.
     pub calibrated_size: (usize, usize),
     /// Height of grasp points, mm in the robot frame.
     pub grasp_z: f64,
+    /// Grasp candidates decoded per frame.
     pub top_k: usize,
+    /// The workspace box, opening and quality limits.
     pub safety: SafetyLimits,
+    /// Stream or pick.
     pub mode: ControlMode,
+    /// Stream mode's decisions.
     pub tracker: StreamTracker,
+    /// Pick mode's decisions.
     pub planner: PickPlanner,
+    /// The arm, reconnecting.
     pub arm: Reconnecting,
+    /// Timeouts and periods.
     pub timing: LoopTiming,
+    /// Where decisions take their time from.
     pub clock: Clock,
+    /// systemd (or nothing).
     pub notifier: Box<dyn Notifier>,
+}
+
+/// What one frame's decision stage chose: the steps to send and the grasp to highlight.
+struct Decision {
+    /// The tracker's target (stream) or the pick's steps (pick); `None`: nothing to send.
+    action: Option<(Vec<PickStep>, Option<Target>)>,
+    /// Index into the frame's grasps of the one drawn as chosen.
+    chosen: Option<usize>,
+}
+
+/// The robot loop: camera frames in, arm commands out (see the module doc).
+pub struct Pipeline {
+    /// The camera or replay.
+    pub source: Box<dyn FrameSource>,
+    /// The model with its preprocessing and decoding.
+    pub detector: GraspDetector,
+    /// Pixel → robot frame.
+    pub camera: CameraModel,
+    /// The image size the calibration is valid for.
+    pub calibrated_size: (usize, usize),
+    /// Height of grasp points, mm in the robot frame.
+    pub grasp_z: f64,
+    /// Grasp candidates decoded per frame.
+    pub top_k: usize,
+    /// The workspace box, opening and quality limits.
+    pub safety: SafetyLimits,
+    /// Stream or pick.
+    pub mode: ControlMode,
+    /// Stream mode's decisions.
+    pub tracker: StreamTracker,
+    /// Pick mode's decisions.
+    pub planner: PickPlanner,
+    /// The arm, reconnecting.
+    pub arm: Reconnecting,
+    /// Timeouts and periods.
+    pub timing: LoopTiming,
+    /// Where decisions take their time from.
+    pub clock: Clock,
+    /// systemd (or nothing).
+    pub notifier: Box<dyn Notifier>,
+    /// Write an annotated frame every N frames into this directory.
     pub annotate: Option<(PathBuf, u64)>,
+    /// The flight recorder, if configured.
     pub recorder: Option<Recorder>,
     /// Called with every command sent (the demo prints them).
-    pub on_command: Option<Box<dyn FnMut(&ArmCall) + Send>>,
+    pub on_command: Option<CommandHook>,
     /// Keep every command in the [`Summary`] (tests, short runs).
     pub keep_commands: bool,
+    /// Latencies and counters.
     pub stats: Stats,
     frame: Frame,
     candidates: Vec<Candidate>,
@@ -110,26 +217,28 @@ pub struct Pipeline {
     sent_this_frame: Vec<ArmCall>,
     summary: Summary,
     last_arm_traffic: Instant,
+    last_stats: String,
 }
 
 impl Pipeline {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        source: Box<dyn FrameSource>,
-        detector: GraspDetector,
-        camera: CameraModel,
-        calibrated_size: (usize, usize),
-        grasp_z: f64,
-        top_k: usize,
-        safety: SafetyLimits,
-        mode: ControlMode,
-        tracker: StreamTracker,
-        planner: PickPlanner,
-        arm: Reconnecting,
-        timing: LoopTiming,
-        clock: Clock,
-        notifier: Box<dyn Notifier>,
-    ) -> Self {
+    /// A pipeline of `parts`, without annotation, recorder or command callback.
+    pub fn new(parts: PipelineParts) -> Self {
+        let PipelineParts {
+            source,
+            detector,
+            camera,
+            calibrated_size,
+            grasp_z,
+            top_k,
+            safety,
+            mode,
+            tracker,
+            planner,
+            arm,
+            timing,
+            clock,
+            notifier,
+        } = parts;
         Pipeline {
             source,
             detector,
@@ -157,22 +266,35 @@ impl Pipeline {
             sent_this_frame: Vec::new(),
             summary: Summary::default(),
             last_arm_traffic: Instant::now(),
+            last_stats: String::new(),
         }
     }
 
     /// Grasps in pixels → robot-frame targets, each checked by the safety filter; refusals are
     /// counted and logged, never sent.
-    pub fn to_targets(camera: &CameraModel, grasp_z: f64, safety: &SafetyLimits, grasps: &[Grasp], stats: &mut Stats, out: &mut Vec<Candidate>) {
+    pub fn to_targets(
+        camera: &CameraModel,
+        grasp_z: f64,
+        safety: &SafetyLimits,
+        grasps: &[Grasp],
+        stats: &mut Stats,
+        out: &mut Vec<Candidate>,
+    ) {
         out.clear();
         for g in grasps {
-            let target = match camera.grasp_to_robot(g.x as f64, g.y as f64, g.angle as f64, g.width as f64, Some(grasp_z)) {
-                Ok(r) => Target { pose: ArmPose { x: r.x, y: r.y, z: r.z, yaw: r.yaw.to_degrees() }, opening_mm: r.opening_mm, quality: g.quality },
-                Err(e) => {
-                    *stats.refusals.entry("no-robot-point").or_default() += 1;
-                    log::debug!("grasp at ({:.0}, {:.0}) px refused: {e}", g.x, g.y);
-                    continue;
-                }
-            };
+            let target =
+                match camera.grasp_to_robot(g.x as f64, g.y as f64, g.angle as f64, g.width as f64, Some(grasp_z)) {
+                    Ok(r) => Target {
+                        pose: ArmPose { x: r.x, y: r.y, z: r.z, yaw: r.yaw.to_degrees() },
+                        opening_mm: r.opening_mm,
+                        quality: g.quality,
+                    },
+                    Err(e) => {
+                        *stats.refusals.entry("no-robot-point").or_default() += 1;
+                        log::debug!("grasp at ({:.0}, {:.0}) px refused: {e}", g.x, g.y);
+                        continue;
+                    }
+                };
             match safety.check(&target) {
                 Ok(()) => out.push(Candidate { grasp: *g, target }),
                 Err(r) => {
@@ -183,7 +305,7 @@ impl Pipeline {
         }
     }
 
-    fn send(&mut self, call: ArmCall) -> Result<Option<crate::arm::MotionId>, ArmError> {
+    fn send(&mut self, call: ArmCall) -> Result<Option<grasp_devices::arm::MotionId>, ArmError> {
         let t0 = Instant::now();
         let r = match &call {
             ArmCall::Session => self.arm.start_session().map(|_| None),
@@ -222,16 +344,24 @@ impl Pipeline {
     }
 
     /// Waits for a motion in short slices so that a stop request and the watchdog are served.
-    fn wait_motion(&mut self, id: crate::arm::MotionId, stop: &AtomicBool) -> Result<bool, ArmError> {
-        let deadline = Instant::now() + self.timing.motion_timeout;
+    fn wait_motion(&mut self, id: grasp_devices::arm::MotionId, stop: &AtomicBool) -> Result<bool, ArmError> {
+        let timeout = self.timing.motion_timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             self.notifier.watchdog();
             if stop.load(Ordering::SeqCst) {
                 return Ok(false);
             }
-            match self.arm.wait_done(id, Duration::from_millis(200)) {
+            match self
+                .arm
+                .wait_done(id, pause::MOTION_WAIT_SLICE.min(deadline.saturating_duration_since(Instant::now())))
+            {
                 Ok(()) => return Ok(true),
                 Err(ArmError::MotionTimeout { .. }) if Instant::now() < deadline => continue,
+                // The whole wait, not the last slice, is what timed out.
+                Err(ArmError::MotionTimeout { port, id, .. }) => {
+                    return Err(ArmError::MotionTimeout { port, id, timeout })
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -264,18 +394,12 @@ impl Pipeline {
         self.summary.picks += 1;
     }
 
-    /// Runs until `stop` is set, the replay ends, or `max_frames` frames were processed.
+    /// Runs until `stop` is set, the replay ends, or `max_frames` frames were processed; then
+    /// sends STOP. Each frame goes through the named stages: capture, detect, decide, actuate,
+    /// report.
     pub fn run(&mut self, stop: &AtomicBool, max_frames: Option<u64>) -> Result<Summary, RuntimeError> {
-        // READY only once camera (opened by the caller), model (loaded) and arm are up.
-        while !self.arm.is_connected() && !stop.load(Ordering::SeqCst) {
-            if !self.arm.poll(Instant::now()) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        self.notifier.ready();
-        self.notifier.status("running");
-        let mut last_stats = String::new();
-        while !stop.load(Ordering::SeqCst) && max_frames.map_or(true, |m| self.summary.frames < m) {
+        self.connect_arm(stop);
+        while !stop.load(Ordering::SeqCst) && max_frames.is_none_or(|m| self.summary.frames < m) {
             self.notifier.watchdog();
             if self.arm.poll(Instant::now()) {
                 // A new session: whatever was planned before the loss is stale.
@@ -283,113 +407,180 @@ impl Pipeline {
                 self.planner.reset();
             }
             self.sent_this_frame.clear();
-            let t_capture = Instant::now();
-            match self.source.next_frame(&mut self.frame, self.timing.frame_timeout) {
-                Ok(()) => {}
-                Err(FrameError::End(_)) => break,
-                Err(e @ FrameError::Corrupt { .. }) => {
-                    self.stats.corrupt_frames += 1;
-                    log::warn!("{e} (skipped; {} so far)", self.stats.corrupt_frames);
-                    continue;
-                }
-                Err(e @ FrameError::Timeout { .. }) => {
-                    self.stats.timeouts += 1;
-                    log::warn!("{e}");
-                    continue;
-                }
-                Err(e @ FrameError::Lost { .. }) => {
-                    self.stats.camera_lost += 1;
-                    log::warn!("{e}; reopening");
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-                Err(e @ FrameError::Setup(_)) => return Err(RuntimeError::Camera(e)),
+            match self.capture()? {
+                Captured::Frame => {}
+                Captured::Skipped => continue,
+                Captured::End => break,
             }
-            self.clock.next_frame();
-            let (w, h) = (self.frame.width, self.frame.height);
-            if (w, h) != self.calibrated_size {
-                return Err(RuntimeError::FrameSize { origin: self.frame.origin.clone(), got_w: w, got_h: h, want_w: self.calibrated_size.0, want_h: self.calibrated_size.1 });
-            }
-            self.stats.frame(self.frame.index);
-            self.summary.frames += 1;
-            self.stats.stage(0, t_capture.elapsed().as_secs_f64() * 1e3);
-
-            let (grasps, ms) = self.detector.detect(&self.frame.rgb, w, h, self.top_k).map_err(|source| RuntimeError::Detect { origin: self.frame.origin.clone(), source })?;
-            // Buffers are reused across frames: no allocation here in steady state.
-            let mut grasps_buf = std::mem::take(&mut self.grasps);
-            grasps_buf.clear();
-            grasps_buf.extend_from_slice(grasps);
-            let grasps = grasps_buf;
-            self.stats.stage(1, ms.pre);
-            self.stats.stage(2, ms.infer);
-            self.stats.stage(3, ms.post);
-
-            let t_plan = Instant::now();
+            let mut grasps = self.detect()?;
             let mut candidates = std::mem::take(&mut self.candidates);
-            Self::to_targets(&self.camera, self.grasp_z, &self.safety, &grasps, &mut self.stats, &mut candidates);
             let mut targets = std::mem::take(&mut self.targets);
-            targets.clear();
-            targets.extend(candidates.iter().map(|c| c.target));
-            let now = self.clock.now();
-            let decision = match self.mode {
-                ControlMode::Stream => self.tracker.update(&targets, now).map(|t| vec![PickStep::Move(t.pose)]).map(|v| (v, self.tracker.current())),
-                ControlMode::Pick => self.planner.observe(targets.first()).map(|t| (self.planner.plan(&t, self.safety.max_opening_mm), Some(t))),
-            };
-            // The grasp to highlight: the one nearest to what is being sent, or tracked.
-            let focus = match &decision {
-                Some((_, Some(t))) => Some(*t),
-                _ if self.mode == ControlMode::Stream => self.tracker.current(),
-                _ => None,
-            };
-            let chosen = focus
-                .and_then(|t| candidates.iter().min_by(|a, b| a.target.pose.distance(&t.pose).total_cmp(&b.target.pose.distance(&t.pose))))
-                .and_then(|c| grasps.iter().position(|g| g == &c.grasp));
-            self.stats.stage(4, t_plan.elapsed().as_secs_f64() * 1e3);
+            let decision = self.decide(&grasps, &mut candidates, &mut targets);
+            self.actuate(decision.action, stop);
+            let reported = self.report(&grasps, &targets, decision.chosen);
+            grasps.clear();
+            (self.grasps, self.candidates, self.targets) = (grasps, candidates, targets);
+            reported?;
+        }
+        Ok(self.shutdown())
+    }
 
-            let t_arm = Instant::now();
-            if self.arm.is_connected() {
-                match (self.mode, decision) {
-                    (ControlMode::Stream, Some((_, Some(t)))) => {
-                        let _ = self.send(ArmCall::Track(t.pose, t.opening_mm));
-                    }
-                    (ControlMode::Pick, Some((steps, _))) => self.execute_pick(&steps, stop),
-                    _ => {}
-                }
-                if self.last_arm_traffic.elapsed() >= self.timing.heartbeat {
-                    match self.arm.heartbeat() {
-                        Ok(rtt) => self.stats.rtt(rtt),
-                        Err(e) => {
-                            self.stats.arm_errors += 1;
-                            log::warn!("arm heartbeat failed: {e}");
-                        }
-                    }
-                    self.last_arm_traffic = Instant::now();
-                }
-            }
-            self.stats.stage(5, t_arm.elapsed().as_secs_f64() * 1e3);
-
-            let index = self.summary.frames;
-            if let Some((dir, every)) = &self.annotate {
-                if index % every == 0 || index == 1 {
-                    let path = dir.join(format!("frame-{index:06}.png"));
-                    if let Err(e) = service::write_annotated(&path, &self.frame.rgb, w, h, &grasps, chosen, self.detector.maps()) {
-                        log::warn!("cannot write annotated frame {}: {e}", path.display());
-                    }
-                }
-            }
-            if let Some(rec) = self.recorder.as_mut() {
-                rec.record(&self.frame.rgb, w, h, &grasps, &targets, &self.sent_this_frame).map_err(RuntimeError::Recorder)?;
-            }
-            self.candidates = candidates;
-            self.grasps = grasps;
-            self.targets = targets;
-            if let Some(line) = self.stats.report(self.timing.stats_interval, Instant::now()) {
-                log::info!("stats: {line}");
-                self.notifier.status(&line);
-                last_stats = line;
+    /// READY only once camera (opened by the caller), model (loaded) and arm are up.
+    fn connect_arm(&mut self, stop: &AtomicBool) {
+        while !self.arm.is_connected() && !stop.load(Ordering::SeqCst) {
+            if !self.arm.poll(Instant::now()) {
+                std::thread::sleep(pause::ARM_CONNECT_RETRY);
             }
         }
-        // Shutdown: STOP first (bounded by the driver's retries), then close the port by dropping it.
+        self.notifier.ready();
+        self.notifier.status("running");
+    }
+
+    /// The next frame into `self.frame`; damaged frames, timeouts and a lost camera are counted
+    /// and skipped, a frame of the wrong size stops the run (the calibration would not fit it).
+    fn capture(&mut self) -> Result<Captured, RuntimeError> {
+        let t_capture = Instant::now();
+        match self.source.next_frame(&mut self.frame, self.timing.frame_timeout) {
+            Ok(()) => {}
+            Err(FrameError::End(_)) => return Ok(Captured::End),
+            Err(e @ FrameError::Corrupt { .. }) => {
+                self.stats.corrupt_frames += 1;
+                log::warn!("{e} (skipped; {} so far)", self.stats.corrupt_frames);
+                return Ok(Captured::Skipped);
+            }
+            Err(e @ FrameError::Timeout { .. }) => {
+                self.stats.timeouts += 1;
+                log::warn!("{e}");
+                return Ok(Captured::Skipped);
+            }
+            Err(e @ FrameError::Lost { .. }) => {
+                self.stats.camera_lost += 1;
+                log::warn!("{e}; reopening");
+                std::thread::sleep(pause::CAMERA_LOST);
+                return Ok(Captured::Skipped);
+            }
+            Err(e @ FrameError::Setup(_)) => return Err(RuntimeError::Camera(e)),
+        }
+        self.clock.next_frame();
+        let (w, h) = (self.frame.width, self.frame.height);
+        if (w, h) != self.calibrated_size {
+            return Err(RuntimeError::FrameSize {
+                origin: self.frame.origin.clone(),
+                got_w: w,
+                got_h: h,
+                want_w: self.calibrated_size.0,
+                want_h: self.calibrated_size.1,
+            });
+        }
+        self.stats.frame(self.frame.index);
+        self.summary.frames += 1;
+        self.stats.stage(Stage::Capture, t_capture.elapsed().as_secs_f64() * 1e3);
+        Ok(Captured::Frame)
+    }
+
+    /// The frame's grasps (best first), in a buffer reused across frames.
+    fn detect(&mut self) -> Result<Vec<Grasp>, RuntimeError> {
+        let (w, h) = (self.frame.width, self.frame.height);
+        let (found, ms) = self
+            .detector
+            .detect(&self.frame.rgb, w, h, self.top_k)
+            .map_err(|source| RuntimeError::Detect { origin: self.frame.origin.clone(), source })?;
+        let mut grasps = std::mem::take(&mut self.grasps);
+        grasps.clear();
+        grasps.extend_from_slice(found);
+        self.stats.stage(Stage::Pre, ms.pre);
+        self.stats.stage(Stage::Infer, ms.infer);
+        self.stats.stage(Stage::Post, ms.post);
+        Ok(grasps)
+    }
+
+    /// Robot-frame targets through the safety filter, then the tracker's or the planner's
+    /// decision, and which grasp to highlight: the one nearest to what is sent, or tracked.
+    fn decide(&mut self, grasps: &[Grasp], candidates: &mut Vec<Candidate>, targets: &mut Vec<Target>) -> Decision {
+        let t_plan = Instant::now();
+        Self::to_targets(&self.camera, self.grasp_z, &self.safety, grasps, &mut self.stats, candidates);
+        targets.clear();
+        targets.extend(candidates.iter().map(|c| c.target));
+        let now = self.clock.now();
+        let action = match self.mode {
+            ControlMode::Stream => {
+                self.tracker.update(targets, now).map(|t| (vec![PickStep::Move(t.pose)], self.tracker.current()))
+            }
+            ControlMode::Pick => self
+                .planner
+                .observe(targets.first())
+                .map(|t| (self.planner.plan(&t, self.safety.max_opening_mm), Some(t))),
+        };
+        let focus = match &action {
+            Some((_, Some(t))) => Some(*t),
+            _ if self.mode == ControlMode::Stream => self.tracker.current(),
+            _ => None,
+        };
+        let chosen = focus
+            .and_then(|t| {
+                candidates
+                    .iter()
+                    .min_by(|a, b| a.target.pose.distance(&t.pose).total_cmp(&b.target.pose.distance(&t.pose)))
+            })
+            .and_then(|c| grasps.iter().position(|g| g == &c.grasp));
+        self.stats.stage(Stage::Plan, t_plan.elapsed().as_secs_f64() * 1e3);
+        Decision { action, chosen }
+    }
+
+    /// Sends the decision (a TRACK target, or a whole pick waited through) and keeps the link
+    /// alive with a heartbeat when it has been idle.
+    fn actuate(&mut self, action: Option<(Vec<PickStep>, Option<Target>)>, stop: &AtomicBool) {
+        let t_arm = Instant::now();
+        if self.arm.is_connected() {
+            match (self.mode, action) {
+                (ControlMode::Stream, Some((_, Some(t)))) => {
+                    let _ = self.send(ArmCall::Track(t.pose, t.opening_mm));
+                }
+                (ControlMode::Pick, Some((steps, _))) => self.execute_pick(&steps, stop),
+                _ => {}
+            }
+            if self.last_arm_traffic.elapsed() >= self.timing.heartbeat {
+                match self.arm.heartbeat() {
+                    Ok(rtt) => self.stats.rtt(rtt),
+                    Err(e) => {
+                        self.stats.arm_errors += 1;
+                        log::warn!("arm heartbeat failed: {e}");
+                    }
+                }
+                self.last_arm_traffic = Instant::now();
+            }
+        }
+        self.stats.stage(Stage::Arm, t_arm.elapsed().as_secs_f64() * 1e3);
+    }
+
+    /// The annotated frame, the flight recorder and the stats line (log and systemd STATUS).
+    fn report(&mut self, grasps: &[Grasp], targets: &[Target], chosen: Option<usize>) -> Result<(), RuntimeError> {
+        let (w, h) = (self.frame.width, self.frame.height);
+        let index = self.summary.frames;
+        if let Some((dir, every)) = &self.annotate {
+            if index.is_multiple_of(*every) || index == 1 {
+                let path = dir.join(format!("frame-{index:06}.png"));
+                if let Err(e) =
+                    service::write_annotated(&path, &self.frame.rgb, w, h, grasps, chosen, self.detector.maps())
+                {
+                    log::warn!("cannot write annotated frame {}: {e}", path.display());
+                }
+            }
+        }
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.record(&self.frame.rgb, w, h, grasps, targets, &self.sent_this_frame)
+                .map_err(RuntimeError::Recorder)?;
+        }
+        if let Some(line) = self.stats.report(self.timing.stats_interval, Instant::now()) {
+            log::info!("stats: {line}");
+            self.notifier.status(&line);
+            self.last_stats = line;
+        }
+        Ok(())
+    }
+
+    /// STOP first (bounded by the driver's retries), then the port closes when the pipeline drops.
+    fn shutdown(&mut self) -> Summary {
         self.notifier.stopping();
         if self.arm.is_connected() {
             if let Err(e) = self.send(ArmCall::Stop) {
@@ -398,7 +589,18 @@ impl Pipeline {
         }
         self.summary.reconnects = self.arm.reconnects;
         // The last window's latencies with the run's totals.
-        self.summary.stats_line = if self.summary.frames > 0 { self.stats.current_line(Instant::now()) } else { last_stats };
-        Ok(self.summary.clone())
+        self.summary.stats_line =
+            if self.summary.frames > 0 { self.stats.current_line(Instant::now()) } else { self.last_stats.clone() };
+        self.summary.clone()
     }
+}
+
+/// What the capture stage got.
+enum Captured {
+    /// A frame of the calibrated size is in `Pipeline::frame`.
+    Frame,
+    /// Nothing usable this time (counted); try again.
+    Skipped,
+    /// The replay is over.
+    End,
 }

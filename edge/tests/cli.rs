@@ -2,8 +2,8 @@
 //! replay with the simulated arm on a real pseudo-terminal, SIGTERM → STOP → exit 0, and the
 //! simulated Magician driven by the public `pydobot` package.
 
-use grasp_edge::protocol::Command as Cmd;
-use grasp_edge::sim::{serve_pty, SimController};
+use grasp_devices::grasp_line::codec::Command as Cmd;
+use grasp_devices::grasp_line::sim::{serve_pty, SimController};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -49,7 +49,10 @@ fn check_config_accepts_the_demo_and_names_a_bad_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("safety.min_quality") && err.contains("robot.toml"), "{err}");
 
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("min_quality = 1.5", "min_quality = 0.3").replace("ggcnn-p-rgb-224.onnx", "missing.onnx");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("min_quality = 1.5", "min_quality = 0.3")
+        .replace("ggcnn-p-rgb-224.onnx", "missing.onnx");
     std::fs::write(&cfg, text).unwrap();
     let out = Command::new(bin()).args(["check-config", cfg.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
@@ -63,7 +66,12 @@ fn sigterm_sends_stop_and_exits_zero() {
     let state = Arc::new(Mutex::new(SimController::new(Instant::now())));
     let mut server = serve_pty(&link, state.clone(), Default::default()).unwrap();
     let cfg = write_config(dir.path(), &link, "stream", true);
-    let mut child = Command::new(bin()).args(["run", "--config", cfg.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until the loop is commanding the arm, then ask it to stop like systemd does.
     let t0 = Instant::now();
     while state.lock().unwrap().motions().is_empty() {
@@ -106,9 +114,9 @@ fn pydobot_drives_the_simulated_magician_over_a_pty() {
     }
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("magician");
-    let sim = Arc::new(Mutex::new(grasp_edge::dobot::MagicianSim::default()));
+    let sim = Arc::new(Mutex::new(grasp_devices::dobot::sim::MagicianSim::default()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = grasp_edge::dobot::serve_magician_pty(&link, sim.clone(), stop.clone()).unwrap();
+    let server = grasp_devices::dobot::sim::serve_magician_pty(&link, sim.clone(), stop.clone()).unwrap();
     let script = format!(
         "from pydobot import Dobot\n\
          d = Dobot(port='{}')\n\
@@ -127,8 +135,23 @@ fn pydobot_drives_the_simulated_magician_over_a_pty() {
     assert!(stdout.contains("pose 180.0 40.0 60.0 0.0"), "{stdout}");
     let s = sim.lock().unwrap();
     // pydobot also queues its four speed/acceleration setters at connection.
-    let motions: Vec<u8> = s.executed.iter().map(|f| f.id).filter(|id| [grasp_edge::dobot::SET_PTP_CMD, grasp_edge::dobot::END_EFFECTOR_GRIPPER].contains(id)).collect();
-    assert_eq!(motions, vec![grasp_edge::dobot::SET_PTP_CMD, grasp_edge::dobot::END_EFFECTOR_GRIPPER, grasp_edge::dobot::SET_PTP_CMD], "two moves and a grip, each once");
+    let motions: Vec<u8> = s
+        .executed
+        .iter()
+        .map(|f| f.id)
+        .filter(|id| {
+            [grasp_devices::dobot::codec::SET_PTP_CMD, grasp_devices::dobot::codec::END_EFFECTOR_GRIPPER].contains(id)
+        })
+        .collect();
+    assert_eq!(
+        motions,
+        vec![
+            grasp_devices::dobot::codec::SET_PTP_CMD,
+            grasp_devices::dobot::codec::END_EFFECTOR_GRIPPER,
+            grasp_devices::dobot::codec::SET_PTP_CMD
+        ],
+        "two moves and a grip, each once"
+    );
     assert!(s.gripped);
-    assert_eq!(s.bad_frames, 0);
+    assert_eq!(s.bad_packets, 0);
 }

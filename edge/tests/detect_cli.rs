@@ -14,14 +14,19 @@ fn write_model(dir: &Path, size: usize) -> PathBuf {
     info.decode.peak_min_distance = 4;
     info.decode.q_sigma = 0.0; // keep the many small peaks of a random net
     let path = dir.join("model.onnx");
-    std::fs::write(&path, export(&arch, &NamedWeights::random(&arch, 9), &info, &ExportOptions::default()).unwrap()).unwrap();
+    std::fs::write(&path, export(&arch, &NamedWeights::random(&arch, 9), &info, &ExportOptions::default()).unwrap())
+        .unwrap();
     path
 }
 
 fn write_image(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         let inside = (x as i32 - w as i32 / 2).pow(2) + (y as i32 - h as i32 / 2).pow(2) < 900;
-        if inside { image::Rgb([200, 40, 40]) } else { image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]) }
+        if inside {
+            image::Rgb([200, 40, 40])
+        } else {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        }
     });
     let path = dir.join(name);
     img.save(&path).unwrap();
@@ -38,7 +43,17 @@ fn json_lines_in_image_coordinates() {
     let model = write_model(dir.path(), 64);
     let wide = write_image(dir.path(), "wide.png", 160, 96);
     let tall = write_image(dir.path(), "tall.png", 50, 120);
-    let o = detect(&["--model", model.to_str().unwrap(), "--backend", "tract", "--top-k", "3", "--json", wide.to_str().unwrap(), tall.to_str().unwrap()]);
+    let o = detect(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "tract",
+        "--top-k",
+        "3",
+        "--json",
+        wide.to_str().unwrap(),
+        tall.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -109,10 +124,24 @@ fn torch_and_tract_print_the_same_grasps() {
     let model = write_model(dir.path(), 64);
     let img = write_image(dir.path(), "ok.png", 100, 80);
     let run = |b: &str| {
-        let o = detect(&["--model", model.to_str().unwrap(), "--backend", b, "--top-k", "3", "--json", img.to_str().unwrap()]);
+        let o = detect(&[
+            "--model",
+            model.to_str().unwrap(),
+            "--backend",
+            b,
+            "--top-k",
+            "3",
+            "--json",
+            img.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["grasps"].as_array().unwrap().iter().map(|g| (g["x"].as_f64().unwrap(), g["y"].as_f64().unwrap())).collect::<Vec<_>>()
+        v["grasps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["x"].as_f64().unwrap(), g["y"].as_f64().unwrap()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(run("tract"), run("torch"));
 }

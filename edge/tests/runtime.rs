@@ -2,13 +2,13 @@
 //! with injected faults, replay determinism with the flight recorder, refusals of bad inputs,
 //! systemd notifications, and shutdown.
 
-use grasp_edge::arm::{Arm, ArmCall, ArmOpener, Backoff, RecordingArm, Reconnecting};
+use grasp_devices::arm::{Arm, ArmCall, ArmOpener, Backoff, Reconnecting, RecordingArm};
+use grasp_devices::grasp_line::codec::Command;
+use grasp_devices::grasp_line::sim::{serve_pty, Faults, SimController};
 use grasp_edge::config::{CameraConfig, Config, ControlMode};
 use grasp_edge::control::Target;
-use grasp_edge::protocol::Command;
 use grasp_edge::runtime::{Candidate, Pipeline};
 use grasp_edge::service::{Notifier, Recorder, Stats};
-use grasp_edge::sim::{serve_pty, Faults, SimController};
 use grasp_models::Grasp;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -60,7 +60,7 @@ fn as_protocol(c: &ArmCall) -> Option<Command> {
 
 /// Two decimals, as on the wire.
 fn wire(c: &Command) -> String {
-    grasp_edge::protocol::encode_command(0, c)
+    grasp_devices::grasp_line::codec::encode_command(0, c)
 }
 
 #[test]
@@ -68,7 +68,16 @@ fn pick_mode_through_a_faulty_pty_sends_every_command_exactly_once_then_stop() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("arm");
     let state = Arc::new(Mutex::new(SimController::new(Instant::now())));
-    let faults = Faults { drop_in: 0.1, drop_out: 0.1, garble_in: 0.2, garble_out: 0.1, nak_busy: 0.1, max_delay: Duration::from_millis(5), seed: 11, ..Default::default() };
+    let faults = Faults {
+        drop_in: 0.1,
+        drop_out: 0.1,
+        garble_in: 0.2,
+        garble_out: 0.1,
+        nak_busy: 0.1,
+        max_delay: Duration::from_millis(5),
+        seed: 11,
+        ..Default::default()
+    };
     let mut server = serve_pty(&link, state.clone(), faults).unwrap();
     let mut cfg = demo_config();
     cfg.arm.port = link.clone();
@@ -83,7 +92,8 @@ fn pick_mode_through_a_faulty_pty_sends_every_command_exactly_once_then_stop() {
     assert!(summary.picks >= 1, "the bundled frames hold a stable grasp");
     let sent: Vec<String> = summary.commands.iter().filter_map(as_protocol).map(|c| wire(&c)).collect();
     let s = state.lock().unwrap();
-    let executed: Vec<String> = s.executed.iter().filter(|e| !matches!(e.command, Command::Hello { .. })).map(|e| wire(&e.command)).collect();
+    let executed: Vec<String> =
+        s.executed.iter().filter(|e| !matches!(e.command, Command::Hello { .. })).map(|e| wire(&e.command)).collect();
     assert_eq!(executed, sent, "the controller executed exactly what the host sent, once each, in order");
     assert_eq!(sent.last().map(String::as_str), Some(wire(&Command::Stop).as_str()), "STOP on shutdown");
     assert!(s.rejected_lines > 0, "faults were injected");
@@ -129,12 +139,12 @@ fn garbage_grasps_and_poses_outside_the_workspace_are_refused_not_sent() {
     let camera = calib.model();
     let g = |x: f32, y: f32, width: f32, quality: f32| Grasp { x, y, angle: 0.3, width, quality };
     let grasps = [
-        g(240.0, 240.0, 60.0, 0.9),       // centre of the table: fine
-        g(f32::NAN, 240.0, 60.0, 0.9),    // a NaN map
-        g(240.0, 240.0, 60.0, f32::NAN),  // NaN quality
-        g(0.0, 0.0, 60.0, 0.9),           // image corner: outside the workspace box
-        g(240.0, 240.0, 400.0, 0.9),      // wider than the gripper
-        g(240.0, 240.0, 60.0, 0.05),      // below the minimum quality
+        g(240.0, 240.0, 60.0, 0.9),      // centre of the table: fine
+        g(f32::NAN, 240.0, 60.0, 0.9),   // a NaN map
+        g(240.0, 240.0, 60.0, f32::NAN), // NaN quality
+        g(0.0, 0.0, 60.0, 0.9),          // image corner: outside the workspace box
+        g(240.0, 240.0, 400.0, 0.9),     // wider than the gripper
+        g(240.0, 240.0, 60.0, 0.05),     // below the minimum quality
     ];
     let mut stats = Stats::default();
     let mut out: Vec<Candidate> = Vec::new();

@@ -42,7 +42,10 @@ fn unit_commands_are_ones_the_binary_accepts() {
             assert!(help.contains(flag), "`grasp-edge {sub}` has no flag {flag}");
         }
     }
-    assert!(text.contains("Type=notify") && text.contains("WatchdogSec="), "the runtime notifies READY and pings the watchdog");
+    assert!(
+        text.contains("Type=notify") && text.contains("WatchdogSec="),
+        "the runtime notifies READY and pings the watchdog"
+    );
 }
 
 #[test]
@@ -50,13 +53,25 @@ fn install_script_lays_out_the_service_and_uninstalls_it() {
     let root = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
     let run = |args: &[&str]| {
-        let out = Command::new("bash").arg(&script).args(args).args(["--root", root.path().to_str().unwrap()]).output().unwrap();
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .args(["--root", root.path().to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     run(&["--bin", env!("CARGO_BIN_EXE_grasp-edge")]);
     let r = root.path();
-    for f in ["usr/local/bin/grasp-edge", "usr/local/share/grasp-edge/models/ggcnn-p-rgb-224.onnx", "etc/systemd/system/grasp-edge.service", "etc/udev/rules.d/99-grasp-edge.rules", "etc/default/grasp-edge", "etc/grasp-edge/grasp-edge.toml"] {
+    for f in [
+        "usr/local/bin/grasp-edge",
+        "usr/local/share/grasp-edge/models/ggcnn-p-rgb-224.onnx",
+        "etc/systemd/system/grasp-edge.service",
+        "etc/udev/rules.d/99-grasp-edge.rules",
+        "etc/default/grasp-edge",
+        "etc/grasp-edge/grasp-edge.toml",
+    ] {
         assert!(r.join(f).is_file(), "{f} not installed");
     }
     assert_eq!(std::fs::read_to_string(r.join("etc/systemd/system/grasp-edge.service")).unwrap(), unit());
@@ -65,7 +80,12 @@ fn install_script_lays_out_the_service_and_uninstalls_it() {
     assert!(cfg.contains("/usr/local/share/grasp-edge/models/ggcnn-p-rgb-224.onnx"));
     assert!(unit().contains("GRASP_EDGE_CONFIG=/etc/grasp-edge/grasp-edge.toml"));
     // The udev rule's name is the example config's port.
-    assert!(cfg.contains("port = \"/dev/grasp-arm\"") && std::fs::read_to_string(r.join("etc/udev/rules.d/99-grasp-edge.rules")).unwrap().contains("SYMLINK+=\"grasp-arm\""));
+    assert!(
+        cfg.contains("port = \"/dev/grasp-arm\"")
+            && std::fs::read_to_string(r.join("etc/udev/rules.d/99-grasp-edge.rules"))
+                .unwrap()
+                .contains("SYMLINK+=\"grasp-arm\"")
+    );
     // A second install keeps the operator's config.
     std::fs::write(r.join("etc/grasp-edge/grasp-edge.toml"), "# edited\n").unwrap();
     run(&["--bin", env!("CARGO_BIN_EXE_grasp-edge")]);

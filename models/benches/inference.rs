@@ -26,11 +26,15 @@ fn time_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..3 {
         f();
     }
-    median((0..runs).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64() * 1e3
-    }).collect())
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
 }
 
 fn onnxruntime(threads: usize, runs: usize, models: &[PathBuf]) -> Option<BTreeMap<String, f64>> {
@@ -81,7 +85,9 @@ fn tract_ms(proto: &pb::ModelProto, threads: usize, runs: usize) -> f64 {
     let x = Tensor::from_shape(&[1, 3, 300, 300], &vec![0.1f32; 3 * 300 * 300]).unwrap();
     let ex = tract_linalg::multithread::Executor::multithread(threads);
     time_ms(runs, || {
-        tract_linalg::multithread::multithread_tract_scope(ex.clone(), || plan.run(tvec!(x.clone().into_tvalue())).unwrap());
+        tract_linalg::multithread::multithread_tract_scope(ex.clone(), || {
+            plan.run(tvec!(x.clone().into_tvalue())).unwrap()
+        });
     })
 }
 
@@ -135,7 +141,26 @@ fn main() {
     let file = &files[0].1;
 
     // Per-layer profile, 1 thread.
-    let cuts: Vec<String> = file.proto.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type != "Conv" || !file.proto.graph.as_ref().unwrap().node.iter().any(|m| m.op_type == "Relu" && m.input[0] == n.output[0])).map(|n| n.output[0].clone()).collect();
+    let cuts: Vec<String> = file
+        .proto
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .filter(|n| {
+            n.op_type != "Conv"
+                || !file
+                    .proto
+                    .graph
+                    .as_ref()
+                    .unwrap()
+                    .node
+                    .iter()
+                    .any(|m| m.op_type == "Relu" && m.input[0] == n.output[0])
+        })
+        .map(|n| n.output[0].clone())
+        .collect();
     let mut paths = vec![];
     let mut tract_cum = vec![];
     for (i, c) in cuts.iter().enumerate() {

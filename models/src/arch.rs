@@ -4,25 +4,34 @@
 //! GG-CNN follows Morrison et al. (IJRR 2020, "GG-CNN2"); MTG-CNN (the paper) shares GG-CNN's first
 //! half and duplicates the second half into an auxiliary branch with one output head.
 
-
 /// One layer of a branch. Every convolution is followed by ReLU except the 1×1 output heads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
+    /// A convolution, same padding.
     Conv(ConvSpec),
     /// Max pooling, kernel = stride.
-    MaxPool { size: usize },
+    MaxPool {
+        /// Kernel and stride.
+        size: usize,
+    },
     /// ×2 bilinear up-sampling, `half_pixel` coordinates (PyTorch `align_corners=False`).
     Upsample2x,
 }
 
+/// One convolution: its parameters' names and shapes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvSpec {
     /// Parameter name prefix, e.g. `shared.conv1` → `shared.conv1.weight`, `shared.conv1.bias`.
     pub name: String,
+    /// Input channels.
     pub in_channels: usize,
+    /// Output channels (filters).
     pub out_channels: usize,
+    /// Square kernel side.
     pub kernel: usize,
+    /// Dilation (1: none).
     pub dilation: usize,
+    /// Followed by ReLU.
     pub relu: bool,
 }
 
@@ -31,12 +40,15 @@ impl ConvSpec {
     pub fn padding(&self) -> usize {
         (self.kernel - 1) * self.dilation / 2
     }
+    /// `[out, in, k, k]`.
     pub fn weight_shape(&self) -> [usize; 4] {
         [self.out_channels, self.in_channels, self.kernel, self.kernel]
     }
+    /// The weight's parameter name.
     pub fn weight_name(&self) -> String {
         format!("{}.weight", self.name)
     }
+    /// The bias's parameter name.
     pub fn bias_name(&self) -> String {
         format!("{}.bias", self.name)
     }
@@ -53,34 +65,58 @@ pub enum AuxTask {
 
 crate::named_enum!(AuxTask, "auxiliary task", AuxTask::Depth => "depth", AuxTask::Mask => "mask" | "saliency");
 
+/// The network families of the paper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchKind {
+    /// GG-CNN2, the baseline.
     GgCnn,
+    /// MTG-CNN: GG-CNN with an auxiliary branch (training only).
     MtgCnn,
 }
 
 crate::named_enum!(ArchKind, "architecture", ArchKind::GgCnn => "ggcnn", ArchKind::MtgCnn => "mtgcnn");
 
+/// An architecture that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArchError {
+    /// GG-CNN was asked for an auxiliary task.
+    #[error("ggcnn has no auxiliary branch (got --aux {0})")]
+    AuxWithoutBranch(AuxTask),
+    /// The input size does not survive the pools and up-samplings.
+    #[error("input size {0} must be a positive multiple of {DOWNSAMPLE}")]
+    InputSize(usize),
+}
+
 /// A 1×1 output head: a convolution without activation, producing one named output map.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
-    /// ONNX output name (see [`crate::contract`]).
+    /// ONNX output name (see [`crate::layout`]).
     pub output: &'static str,
+    /// The 1×1 convolution.
     pub conv: ConvSpec,
 }
 
+/// The second half of the network: layers, then 1×1 output heads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Branch {
+    /// Layers in order.
     pub layers: Vec<Layer>,
+    /// Output heads, each reading the last layer.
     pub heads: Vec<Head>,
 }
 
+/// A whole network as data: what training builds and the exporter writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Architecture {
+    /// GG-CNN or MTG-CNN.
     pub kind: ArchKind,
+    /// Input channels (3: RGB).
     pub in_channels: usize,
+    /// The shared first half.
     pub shared: Vec<Layer>,
+    /// The grasp branch (outputs q, cos, sin, width).
     pub grasp: Branch,
+    /// MTG-CNN's auxiliary branch and its task.
     pub aux: Option<(AuxTask, Branch)>,
 }
 
@@ -132,7 +168,7 @@ impl Architecture {
             shared: first_half(3),
             grasp: Branch {
                 layers: second_half("grasp"),
-                heads: crate::contract::GRASP_OUTPUTS.iter().map(|o| head("grasp", o)).collect(),
+                heads: crate::layout::GRASP_OUTPUTS.iter().map(|o| head("grasp", o)).collect(),
             },
             aux: None,
         }
@@ -140,21 +176,20 @@ impl Architecture {
 
     /// MTG-CNN: GG-CNN plus an identical second half ending in one auxiliary head.
     pub fn mtgcnn(task: AuxTask) -> Self {
-        let aux = Branch {
-            layers: second_half("aux"),
-            heads: vec![head("aux", crate::contract::AUX_OUTPUT)],
-        };
+        let aux = Branch { layers: second_half("aux"), heads: vec![head("aux", crate::layout::AUX_OUTPUT)] };
         Architecture { kind: ArchKind::MtgCnn, aux: Some((task, aux)), ..Self::ggcnn() }
     }
 
-    pub fn new(kind: ArchKind, aux: Option<AuxTask>) -> Result<Self, String> {
+    /// The architecture of `kind`; MTG-CNN defaults to the depth task.
+    pub fn new(kind: ArchKind, aux: Option<AuxTask>) -> Result<Self, ArchError> {
         match (kind, aux) {
             (ArchKind::GgCnn, None) => Ok(Self::ggcnn()),
-            (ArchKind::GgCnn, Some(t)) => Err(format!("ggcnn has no auxiliary branch (got --aux {t})")),
+            (ArchKind::GgCnn, Some(t)) => Err(ArchError::AuxWithoutBranch(t)),
             (ArchKind::MtgCnn, t) => Ok(Self::mtgcnn(t.unwrap_or(AuxTask::Depth))),
         }
     }
 
+    /// The auxiliary task, if the network has the branch.
     pub fn aux_task(&self) -> Option<AuxTask> {
         self.aux.as_ref().map(|(t, _)| *t)
     }
@@ -177,12 +212,11 @@ impl Architecture {
     pub fn parameters(&self) -> Vec<(String, Vec<usize>)> {
         self.convs()
             .into_iter()
-            .flat_map(|c| {
-                [(c.weight_name(), c.weight_shape().to_vec()), (c.bias_name(), vec![c.out_channels])]
-            })
+            .flat_map(|c| [(c.weight_name(), c.weight_shape().to_vec()), (c.bias_name(), vec![c.out_channels])])
             .collect()
     }
 
+    /// Number of trainable scalars.
     pub fn parameter_count(&self) -> usize {
         self.parameters().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
     }
@@ -193,9 +227,9 @@ impl Architecture {
     }
 
     /// Input sizes must survive two ×2 pools and two ×2 up-samplings unchanged.
-    pub fn check_input_size(size: usize) -> Result<(), String> {
-        if size == 0 || size % DOWNSAMPLE != 0 {
-            return Err(format!("input size {size} must be a positive multiple of {DOWNSAMPLE}"));
+    pub fn check_input_size(size: usize) -> Result<(), ArchError> {
+        if size == 0 || !size.is_multiple_of(DOWNSAMPLE) {
+            return Err(ArchError::InputSize(size));
         }
         Ok(())
     }
@@ -240,9 +274,17 @@ mod tests {
     fn parse_names() {
         assert_eq!("ggcnn".parse::<ArchKind>().unwrap(), ArchKind::GgCnn);
         assert_eq!("saliency".parse::<AuxTask>().unwrap(), AuxTask::Mask);
-        assert!("resnet".parse::<ArchKind>().unwrap_err().contains("resnet"));
-        assert!(Architecture::new(ArchKind::GgCnn, Some(AuxTask::Depth)).is_err());
+        let e = "resnet".parse::<ArchKind>().unwrap_err();
+        assert_eq!((e.what, e.got.as_str(), e.expected), ("architecture", "resnet", &["ggcnn", "mtgcnn"][..]));
+        assert_eq!(e.to_string(), "unknown architecture `resnet` (expected one of: ggcnn, mtgcnn)");
+        assert_eq!(
+            Architecture::new(ArchKind::GgCnn, Some(AuxTask::Depth)).unwrap_err(),
+            ArchError::AuxWithoutBranch(AuxTask::Depth)
+        );
         assert!(Architecture::check_input_size(300).is_ok());
-        assert!(Architecture::check_input_size(302).is_err());
+        assert_eq!(
+            Architecture::check_input_size(302).unwrap_err().to_string(),
+            "input size 302 must be a positive multiple of 4"
+        );
     }
 }

@@ -12,31 +12,41 @@ use crate::names::NamedValue;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-pub const INPUT_NAME: &str = "rgb";
-pub const INPUT_CHANNELS: usize = 3;
-pub const GRASP_OUTPUTS: [&str; 4] = ["q", "cos", "sin", "width"];
-pub const AUX_OUTPUT: &str = "aux";
+pub use crate::layout::{
+    AUX_OUTPUT, DEFAULT_INPUT_SIZE, DEFAULT_WIDTH_SCALE_PX, GRASP_OUTPUTS, INPUT_CHANNELS, INPUT_NAME,
+};
 /// Bumped when a reader of the previous version would misread a file.
 pub const CONTRACT_VERSION: u32 = 1;
-/// Paper §III-B: the width map in [0, 1] is scaled to [0, 150] px.
-pub const DEFAULT_WIDTH_SCALE_PX: f32 = 150.0;
-/// Paper §III-B: 300×300 input.
-pub const DEFAULT_INPUT_SIZE: usize = 300;
 
+/// The metadata keys, one constant each.
 pub mod keys {
+    /// Integer; must equal [`super::CONTRACT_VERSION`].
     pub const CONTRACT_VERSION: &str = "grasp.contract_version";
+    /// `ggcnn` or `mtgcnn`.
     pub const ARCHITECTURE: &str = "grasp.architecture";
+    /// S, the square input side in pixels.
     pub const INPUT_SIZE: &str = "grasp.input_size";
+    /// `rgb`.
     pub const CHANNEL_ORDER: &str = "grasp.channel_order";
+    /// How pixel values become inputs.
     pub const NORMALISATION: &str = "grasp.normalisation";
+    /// How an image is mapped onto the input.
     pub const IMAGE_FIT: &str = "grasp.image_fit";
+    /// Width output × this = opening in input pixels.
     pub const WIDTH_SCALE_PX: &str = "grasp.width_scale_px";
+    /// Gaussian σ smoothing Q, pixels.
     pub const Q_SIGMA_PX: &str = "grasp.q_sigma_px";
+    /// Gaussian σ smoothing the angle maps, pixels.
     pub const ANGLE_SIGMA_PX: &str = "grasp.angle_sigma_px";
+    /// Gaussian σ smoothing the width map, pixels.
     pub const WIDTH_SIGMA_PX: &str = "grasp.width_sigma_px";
+    /// Minimum distance between reported peaks, pixels.
     pub const PEAK_MIN_DISTANCE_PX: &str = "grasp.peak_min_distance_px";
+    /// Lowest smoothed Q of a reported peak.
     pub const PEAK_THRESHOLD: &str = "grasp.peak_threshold";
+    /// `depth`, `mask` or `none`.
     pub const AUX_TASK: &str = "grasp.aux_task";
+    /// Free text: how the model was made.
     pub const PROVENANCE: &str = "grasp.provenance";
     /// Every key; all are required except provenance (free text, may be empty).
     pub const ALL: &[&str] = &[
@@ -60,6 +70,7 @@ pub mod keys {
 /// Channel order of the input tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelOrder {
+    /// Red, green, blue.
     Rgb,
 }
 
@@ -86,10 +97,15 @@ crate::named_enum!(ImageFit, "image fit", ImageFit::CenterCrop => "center_crop")
 /// Everything a reader needs to use a grasp model, parsed from its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
+    /// GG-CNN or MTG-CNN.
     pub architecture: ArchKind,
+    /// S, the square input side in pixels.
     pub input_size: usize,
+    /// Channel order of the input.
     pub channel_order: ChannelOrder,
+    /// How pixel values become inputs.
     pub normalisation: Normalisation,
+    /// How an image is mapped onto the input.
     pub image_fit: ImageFit,
     /// Defaults for decoding; a user may override them.
     pub decode: DecodeParams,
@@ -97,6 +113,7 @@ pub struct ModelInfo {
     pub aux_task: Option<AuxTask>,
     /// Whether the file has the `aux` output.
     pub has_aux_output: bool,
+    /// How the model was made (free text, usually JSON).
     pub provenance: String,
 }
 
@@ -143,18 +160,34 @@ impl ModelInfo {
         fn get<'a>(m: &'a BTreeMap<String, String>, k: &'static str) -> Result<&'a str, ContractError> {
             m.get(k).map(String::as_str).ok_or(ContractError::MissingMetadata(k))
         }
-        fn parse<T: FromStr>(m: &BTreeMap<String, String>, k: &'static str, expected: &str) -> Result<T, ContractError> {
+        fn parse<T: FromStr>(
+            m: &BTreeMap<String, String>,
+            k: &'static str,
+            expected: &str,
+        ) -> Result<T, ContractError> {
             let v = get(m, k)?;
-            v.parse().map_err(|_| ContractError::BadMetadata { key: k, value: v.to_string(), expected: expected.to_string() })
+            v.parse().map_err(|_| ContractError::BadMetadata {
+                key: k,
+                value: v.to_string(),
+                expected: expected.to_string(),
+            })
         }
         fn named<T: FromStr + NamedValue>(m: &BTreeMap<String, String>, k: &'static str) -> Result<T, ContractError> {
             let v = get(m, k)?;
-            v.parse().map_err(|_| ContractError::BadMetadata { key: k, value: v.to_string(), expected: format!("one of: {}", T::NAMES.join(", ")) })
+            v.parse().map_err(|_| ContractError::BadMetadata {
+                key: k,
+                value: v.to_string(),
+                expected: format!("one of: {}", T::NAMES.join(", ")),
+            })
         }
         fn nonneg(m: &BTreeMap<String, String>, k: &'static str) -> Result<f32, ContractError> {
             let x: f32 = parse(m, k, "a finite number >= 0")?;
             if !x.is_finite() || x < 0.0 {
-                return Err(ContractError::BadMetadata { key: k, value: x.to_string(), expected: "a finite number >= 0".into() });
+                return Err(ContractError::BadMetadata {
+                    key: k,
+                    value: x.to_string(),
+                    expected: "a finite number >= 0".into(),
+                });
             }
             Ok(x)
         }
@@ -171,7 +204,7 @@ impl ModelInfo {
         crate::arch::Architecture::check_input_size(input_size).map_err(|e| ContractError::BadMetadata {
             key: keys::INPUT_SIZE,
             value: input_size.to_string(),
-            expected: e,
+            expected: e.to_string(),
         })?;
         let aux_task = match get(meta, keys::AUX_TASK)? {
             "none" => None,
@@ -183,11 +216,19 @@ impl ModelInfo {
         };
         let width_scale = nonneg(meta, keys::WIDTH_SCALE_PX)?;
         if width_scale == 0.0 {
-            return Err(ContractError::BadMetadata { key: keys::WIDTH_SCALE_PX, value: "0".into(), expected: "> 0".into() });
+            return Err(ContractError::BadMetadata {
+                key: keys::WIDTH_SCALE_PX,
+                value: "0".into(),
+                expected: "> 0".into(),
+            });
         }
         let peak_threshold: f32 = parse(meta, keys::PEAK_THRESHOLD, "a finite number")?;
         if !peak_threshold.is_finite() {
-            return Err(ContractError::BadMetadata { key: keys::PEAK_THRESHOLD, value: peak_threshold.to_string(), expected: "a finite number".into() });
+            return Err(ContractError::BadMetadata {
+                key: keys::PEAK_THRESHOLD,
+                value: peak_threshold.to_string(),
+                expected: "a finite number".into(),
+            });
         }
         Ok(ModelInfo {
             architecture: named(meta, keys::ARCHITECTURE)?,
@@ -214,6 +255,7 @@ impl ModelInfo {
     pub fn input_shape(&self) -> [usize; 4] {
         [1, INPUT_CHANNELS, self.input_size, self.input_size]
     }
+    /// Shape of every output tensor.
     pub fn output_shape(&self) -> [usize; 4] {
         [1, 1, self.input_size, self.input_size]
     }
@@ -222,24 +264,53 @@ impl ModelInfo {
 /// What is wrong with a file, said precisely enough to fix it.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ContractError {
+    /// The bytes are not an ONNX model.
     #[error("not an ONNX model: {0}")]
     NotOnnx(String),
+    /// The model has no graph.
     #[error("the model has no graph")]
     NoGraph,
+    /// A required metadata key is absent.
     #[error("metadata key `{0}` is missing (is this a grasp-edge model? see models/README.md)")]
     MissingMetadata(&'static str),
+    /// A metadata value is malformed.
     #[error("metadata `{key}` = `{value}`: expected {expected}")]
-    BadMetadata { key: &'static str, value: String, expected: String },
+    BadMetadata {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: String,
+    },
+    /// The inputs are not the one `rgb` input.
     #[error("the graph must have exactly one input named `{INPUT_NAME}`, found: {0:?}")]
     BadInputs(Vec<String>),
+    /// A required output is missing (name, outputs present).
     #[error("output `{0}` is missing (outputs found: {1:?})")]
     MissingOutput(&'static str, Vec<String>),
+    /// An output the contract does not know.
     #[error("unexpected output `{0}` (allowed: q, cos, sin, width, aux)")]
     UnexpectedOutput(String),
+    /// A tensor is not float32.
     #[error("`{name}` has element type {found} (expected float32)")]
-    BadDtype { name: String, found: i32 },
+    BadDtype {
+        /// The tensor.
+        name: String,
+        /// Its ONNX data type.
+        found: i32,
+    },
+    /// A tensor's shape disagrees with the input size.
     #[error("`{name}` has shape {found:?}, expected {expected:?}")]
-    BadShape { name: String, found: Vec<i64>, expected: Vec<usize> },
+    BadShape {
+        /// The tensor.
+        name: String,
+        /// Its shape.
+        found: Vec<i64>,
+        /// The contract's shape.
+        expected: Vec<usize>,
+    },
+    /// An `aux` output without `grasp.aux_task`.
     #[error("the model's `aux` output is present but metadata `grasp.aux_task` is `none`")]
     AuxWithoutTask,
 }

@@ -14,8 +14,11 @@ use std::f32::consts::FRAC_PI_2;
 /// (min distance 20 px, Q ≥ 0.2) and the paper's 150 px width scale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeParams {
+    /// Gaussian σ smoothing Q, pixels.
     pub q_sigma: f32,
+    /// Gaussian σ smoothing the angle maps, pixels.
     pub angle_sigma: f32,
+    /// Gaussian σ smoothing the width map, pixels.
     pub width_sigma: f32,
     /// Network width output (0..1) × this = opening in input pixels.
     pub width_scale: f32,
@@ -23,6 +26,7 @@ pub struct DecodeParams {
     pub peak_min_distance: usize,
     /// Peaks with smoothed Q below this are not grasps (local-maxima mode only).
     pub peak_threshold: f32,
+    /// How peaks are chosen.
     pub mode: PeakMode,
 }
 
@@ -32,7 +36,7 @@ impl Default for DecodeParams {
             q_sigma: 5.0,
             angle_sigma: 5.0,
             width_sigma: 5.0,
-            width_scale: crate::contract::DEFAULT_WIDTH_SCALE_PX,
+            width_scale: crate::layout::DEFAULT_WIDTH_SCALE_PX,
             peak_min_distance: 20,
             peak_threshold: 0.2,
             mode: PeakMode::LocalMaxima,
@@ -40,6 +44,7 @@ impl Default for DecodeParams {
     }
 }
 
+/// How grasps are picked from the Q map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeakMode {
     /// Top-k local maxima of smoothed Q at least `peak_min_distance` apart, Q ≥ threshold.
@@ -51,15 +56,22 @@ pub enum PeakMode {
 /// The four grasp maps (and the optional auxiliary map) of one image, row-major, `size × size`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GraspMaps {
+    /// Side of every map, pixels.
     pub size: usize,
+    /// Grasp quality, 0..1.
     pub q: Vec<f32>,
+    /// cos 2Φ.
     pub cos: Vec<f32>,
+    /// sin 2Φ.
     pub sin: Vec<f32>,
+    /// Opening, 0..1 (× width scale = pixels).
     pub width: Vec<f32>,
+    /// The auxiliary output (depth or saliency), if exported.
     pub aux: Option<Vec<f32>>,
 }
 
 impl GraspMaps {
+    /// Maps of `size²` zeros.
     pub fn zeros(size: usize, with_aux: bool) -> Self {
         let z = vec![0.0; size * size];
         GraspMaps { size, q: z.clone(), cos: z.clone(), sin: z.clone(), width: z.clone(), aux: with_aux.then_some(z) }
@@ -70,7 +82,9 @@ impl GraspMaps {
 /// the original image).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Grasp {
+    /// Centre column, pixels.
     pub x: f32,
+    /// Centre row, pixels.
     pub y: f32,
     /// Radians in (−π/2, π/2], counter-clockwise on screen.
     pub angle: f32,
@@ -81,8 +95,13 @@ pub struct Grasp {
 }
 
 impl Grasp {
+    /// Whether every value is a finite number.
     pub fn is_finite(&self) -> bool {
-        self.x.is_finite() && self.y.is_finite() && self.angle.is_finite() && self.width.is_finite() && self.quality.is_finite()
+        self.x.is_finite()
+            && self.y.is_finite()
+            && self.angle.is_finite()
+            && self.width.is_finite()
+            && self.quality.is_finite()
     }
 }
 
@@ -103,6 +122,7 @@ pub fn wrap_half_turn(a: f32) -> f32 {
 /// Decodes maps into grasps, reusing its buffers: no allocation once warmed up for a map size.
 #[derive(Debug, Default)]
 pub struct Decoder {
+    /// The decoding parameters.
     pub params: DecodeParams,
     q: Vec<f32>,
     scratch: Vec<f32>,
@@ -111,6 +131,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder with its filters built for `params`.
     pub fn new(params: DecodeParams) -> Self {
         Decoder { params, ..Default::default() }
     }
@@ -127,10 +148,13 @@ impl Decoder {
         self.candidates.clear();
         match p.mode {
             PeakMode::Argmax => {
-                let best = self.q.iter().enumerate().filter(|(_, v)| v.is_finite()).fold(None, |acc: Option<(usize, f32)>, (i, &v)| match acc {
-                    Some((_, bv)) if bv >= v => acc,
-                    _ => Some((i, v)),
-                });
+                let best = self.q.iter().enumerate().filter(|(_, v)| v.is_finite()).fold(
+                    None,
+                    |acc: Option<(usize, f32)>, (i, &v)| match acc {
+                        Some((_, bv)) if bv >= v => acc,
+                        _ => Some((i, v)),
+                    },
+                );
                 if let Some((i, v)) = best {
                     self.candidates.push((v, i as u32));
                 }
@@ -197,7 +221,14 @@ impl Decoder {
 
 /// Separable Gaussian filter of an `n × n` map, kernel truncated at 4σ, borders clamped (the
 /// `nearest` mode of scipy/skimage). σ = 0 copies.
-pub fn gaussian_blur(src: &[f32], n: usize, sigma: f32, dst: &mut Vec<f32>, scratch: &mut Vec<f32>, kernel: &mut Vec<f32>) {
+pub fn gaussian_blur(
+    src: &[f32],
+    n: usize,
+    sigma: f32,
+    dst: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
+    kernel: &mut Vec<f32>,
+) {
     dst.resize(n * n, 0.0);
     if sigma <= 0.0 || n == 0 {
         dst.copy_from_slice(&src[..n * n]);
@@ -316,7 +347,9 @@ mod tests {
     #[test]
     fn hand_built_maps_decode_to_their_grasps() {
         let m = maps_with(100, &[(30, 40, 0.5, 0.2, 1.0), (70, 60, -1.2, 0.4, 0.8)]);
-        for params in [no_smoothing(), DecodeParams { q_sigma: 2.0, angle_sigma: 1.0, width_sigma: 1.0, ..Default::default() }] {
+        for params in
+            [no_smoothing(), DecodeParams { q_sigma: 2.0, angle_sigma: 1.0, width_sigma: 1.0, ..Default::default() }]
+        {
             let mut d = Decoder::new(params);
             let mut out = vec![];
             assert_eq!(d.decode(&m, 5, &mut out), 0);

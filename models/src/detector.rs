@@ -7,10 +7,13 @@ use crate::decode::{DecodeParams, Decoder, Grasp, GraspMaps};
 use crate::preprocess::{preprocess_rgb8, PreprocessError};
 use std::time::Instant;
 
+/// Why a frame could not be turned into grasps.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
+    /// The image does not fit the model's input.
     #[error(transparent)]
     Preprocess(#[from] PreprocessError),
+    /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
@@ -18,11 +21,15 @@ pub enum DetectError {
 /// Milliseconds spent in each stage of one detection.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageTimes {
+    /// Preprocessing, ms.
     pub pre: f64,
+    /// Inference, ms.
     pub infer: f64,
+    /// Decoding, ms.
     pub post: f64,
 }
 
+/// The whole frame → grasps path of one model: preprocess, infer, decode, map back.
 pub struct GraspDetector {
     backend: Box<dyn InferenceBackend>,
     decoder: Decoder,
@@ -48,16 +55,24 @@ impl GraspDetector {
         }
     }
 
+    /// The backend's name and device, for logs.
     pub fn backend_name(&self) -> String {
         self.backend.name()
     }
 
-    pub fn info(&self) -> &crate::ModelInfo {
+    /// The model's contract metadata.
+    pub fn info(&self) -> &crate::contract::ModelInfo {
         self.backend.info()
     }
 
     /// Detects up to `top_k` grasps in a packed RGB8 frame, best first, in the frame's pixels.
-    pub fn detect(&mut self, rgb: &[u8], width: usize, height: usize, top_k: usize) -> Result<(&[Grasp], StageTimes), DetectError> {
+    pub fn detect(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        top_k: usize,
+    ) -> Result<(&[Grasp], StageTimes), DetectError> {
         let t0 = Instant::now();
         let mapping = preprocess_rgb8(self.backend.info(), rgb, width, height, &mut self.input)?;
         let t1 = Instant::now();

@@ -17,7 +17,9 @@ pub const ANGLE_THRESHOLD: f64 = PI / 6.0;
 /// An oriented grasp rectangle in pixel coordinates (conventions of [`crate::decode`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GraspRect {
+    /// Centre column, pixels.
     pub cx: f64,
+    /// Centre row, pixels.
     pub cy: f64,
     /// Radians, counter-clockwise on screen; the opening runs along (cos, −sin).
     pub angle: f64,
@@ -63,6 +65,7 @@ impl GraspRect {
         ]
     }
 
+    /// Area, square pixels.
     pub fn area(&self) -> f64 {
         self.length * self.jaw
     }
@@ -154,7 +157,9 @@ pub fn iou_raster(a: &GraspRect, b: &GraspRect) -> f64 {
 /// Which IoU to use for the success rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IouMode {
+    /// Exact polygon intersection.
     Exact,
+    /// Counted on the pixel grid (what rasterising evaluators do).
     Raster,
 }
 

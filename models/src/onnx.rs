@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tract_onnx::pb;
 
+/// The ONNX opset the exporter writes.
 pub const OPSET: i64 = 13;
 /// ONNX IR version 7 goes with opset 13.
 pub const IR_VERSION: i64 = 7;
@@ -16,7 +17,9 @@ const FLOAT: i32 = pb::tensor_proto::DataType::Float as i32;
 /// One named parameter tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightTensor {
+    /// Dimensions.
     pub shape: Vec<usize>,
+    /// Values, row-major.
     pub data: Vec<f32>,
 }
 
@@ -51,7 +54,11 @@ impl NamedWeights {
     fn get(&self, name: &str, shape: &[usize]) -> Result<&WeightTensor, ExportError> {
         let w = self.0.get(name).ok_or_else(|| ExportError::MissingWeight(name.to_string()))?;
         if w.shape != shape || w.data.len() != shape.iter().product::<usize>() {
-            return Err(ExportError::WeightShape { name: name.to_string(), expected: shape.to_vec(), found: w.shape.clone() });
+            return Err(ExportError::WeightShape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: w.shape.clone(),
+            });
         }
         if let Some(i) = w.data.iter().position(|v| !v.is_finite()) {
             return Err(ExportError::NonFinite { name: name.to_string(), index: i });
@@ -60,30 +67,74 @@ impl NamedWeights {
     }
 }
 
+/// Why a model could not be exported.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ExportError {
+    /// A parameter of the architecture has no weights.
     #[error("weight `{0}` is missing")]
     MissingWeight(String),
+    /// A weight has the wrong shape.
     #[error("weight `{name}` has shape {found:?}, the architecture needs {expected:?}")]
-    WeightShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    WeightShape {
+        /// The parameter.
+        name: String,
+        /// The architecture's shape.
+        expected: Vec<usize>,
+        /// The weight's shape.
+        found: Vec<usize>,
+    },
+    /// A weight is NaN or infinite.
     #[error("weight `{name}` has a non-finite value at index {index}")]
-    NonFinite { name: String, index: usize },
+    NonFinite {
+        /// The parameter.
+        name: String,
+        /// The first bad value's index.
+        index: usize,
+    },
+    /// The metadata names another architecture.
     #[error("metadata architecture `{meta}` does not match the exported architecture `{arch}`")]
-    ArchMismatch { meta: String, arch: String },
-    #[error("{0}")]
-    InputSize(String),
+    ArchMismatch {
+        /// The metadata's.
+        meta: String,
+        /// The architecture's.
+        arch: String,
+    },
+    /// The input size does not fit the network.
+    #[error(transparent)]
+    InputSize(#[from] crate::arch::ArchError),
 }
 
 fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Ints as i32, ints: v.to_vec(), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i: v, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
 }
 fn attr_str(name: &str, v: &str) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::String as i32, s: v.as_bytes().to_vec(), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::String as i32,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
 }
-fn node(op: &str, name: String, inputs: Vec<String>, output: String, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node(
+    op: &str,
+    name: String,
+    inputs: Vec<String>,
+    output: String,
+    attribute: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto { op_type: op.into(), name, input: inputs, output: vec![output], attribute, ..Default::default() }
 }
 fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> pb::TensorProto {
@@ -106,7 +157,10 @@ fn int64_tensor(name: &str, data: &[i64]) -> pb::TensorProto {
 }
 fn value_info(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension, Dimension};
-    let dims = shape.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d as i64)), ..Default::default() }).collect();
+    let dims = shape
+        .iter()
+        .map(|&d| Dimension { value: Some(dimension::Value::DimValue(d as i64)), ..Default::default() })
+        .collect();
     pb::ValueInfoProto {
         name: name.into(),
         r#type: Some(pb::TypeProto {
@@ -145,7 +199,13 @@ impl GraphBuilder<'_> {
             (Some(o), false) => o.to_string(),
             _ => format!("{}.out", c.name),
         };
-        let attrs = vec![attr_ints("kernel_shape", &[k, k]), attr_ints("pads", &[p, p, p, p]), attr_ints("dilations", &[d, d]), attr_ints("strides", &[1, 1]), attr_int("group", 1)];
+        let attrs = vec![
+            attr_ints("kernel_shape", &[k, k]),
+            attr_ints("pads", &[p, p, p, p]),
+            attr_ints("dilations", &[d, d]),
+            attr_ints("strides", &[1, 1]),
+            attr_int("group", 1),
+        ];
         self.nodes.push(node("Conv", c.name.clone(), vec![x, c.weight_name(), c.bias_name()], conv_out.clone(), attrs));
         if !c.relu {
             return Ok(conv_out);
@@ -162,15 +222,30 @@ impl GraphBuilder<'_> {
                 Layer::MaxPool { size } => {
                     let out = self.fresh("pool");
                     let s = *size as i64;
-                    self.nodes.push(node("MaxPool", out.clone(), vec![x], out.clone(), vec![attr_ints("kernel_shape", &[s, s]), attr_ints("strides", &[s, s])]));
+                    self.nodes.push(node(
+                        "MaxPool",
+                        out.clone(),
+                        vec![x],
+                        out.clone(),
+                        vec![attr_ints("kernel_shape", &[s, s]), attr_ints("strides", &[s, s])],
+                    ));
                     out
                 }
                 Layer::Upsample2x => match self.upsample {
                     UpsampleForm::Resize => {
                         let out = self.fresh("upsample");
-                        self.constant("upsample2x.scales", || float_tensor("upsample2x.scales", &[4], &[1.0, 1.0, 2.0, 2.0]));
-                        let attrs = vec![attr_str("mode", "linear"), attr_str("coordinate_transformation_mode", "half_pixel")];
-                        self.nodes.push(node("Resize", out.clone(), vec![x, String::new(), "upsample2x.scales".into()], out.clone(), attrs));
+                        self.constant("upsample2x.scales", || {
+                            float_tensor("upsample2x.scales", &[4], &[1.0, 1.0, 2.0, 2.0])
+                        });
+                        let attrs =
+                            vec![attr_str("mode", "linear"), attr_str("coordinate_transformation_mode", "half_pixel")];
+                        self.nodes.push(node(
+                            "Resize",
+                            out.clone(),
+                            vec![x, String::new(), "upsample2x.scales".into()],
+                            out.clone(),
+                            attrs,
+                        ));
                         out
                     }
                     UpsampleForm::PadConvTranspose => {
@@ -179,7 +254,13 @@ impl GraphBuilder<'_> {
                         // (out[2k] = ¼·in[k−1] + ¾·in[k], out[2k+1] = ¾·in[k] + ¼·in[k+1], borders clamped).
                         let padded = self.fresh("upsample_pad");
                         self.constant("upsample2x.pads", || int64_tensor("upsample2x.pads", &[0, 0, 1, 1, 0, 0, 1, 1]));
-                        self.nodes.push(node("Pad", padded.clone(), vec![x, "upsample2x.pads".into()], padded.clone(), vec![attr_str("mode", "edge")]));
+                        self.nodes.push(node(
+                            "Pad",
+                            padded.clone(),
+                            vec![x, "upsample2x.pads".into()],
+                            padded.clone(),
+                            vec![attr_str("mode", "edge")],
+                        ));
                         let kernel_name = format!("upsample2x.kernel{channels}");
                         self.constant(&kernel_name.clone(), || {
                             const W: [f32; 4] = [0.25, 0.75, 0.75, 0.25];
@@ -188,8 +269,19 @@ impl GraphBuilder<'_> {
                             float_tensor(&kernel_name, &[channels, 1, 4, 4], &k)
                         });
                         let out = self.fresh("upsample");
-                        let attrs = vec![attr_ints("kernel_shape", &[4, 4]), attr_ints("strides", &[2, 2]), attr_ints("pads", &[3, 3, 3, 3]), attr_int("group", channels as i64)];
-                        self.nodes.push(node("ConvTranspose", out.clone(), vec![padded, kernel_name], out.clone(), attrs));
+                        let attrs = vec![
+                            attr_ints("kernel_shape", &[4, 4]),
+                            attr_ints("strides", &[2, 2]),
+                            attr_ints("pads", &[3, 3, 3, 3]),
+                            attr_int("group", channels as i64),
+                        ];
+                        self.nodes.push(node(
+                            "ConvTranspose",
+                            out.clone(),
+                            vec![padded, kernel_name],
+                            out.clone(),
+                            attrs,
+                        ));
                         out
                     }
                 },
@@ -227,29 +319,42 @@ pub enum UpsampleForm {
     PadConvTranspose,
 }
 
+/// What the exporter writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExportOptions {
     /// Keep the auxiliary branch and its `aux` output (default: left out, as deployed).
     pub include_aux: bool,
+    /// Which up-sampling operators.
     pub upsample: UpsampleForm,
 }
 
 impl ExportOptions {
+    /// Defaults, with or without the auxiliary output.
     pub fn with_aux(include_aux: bool) -> Self {
         ExportOptions { include_aux, ..Default::default() }
     }
 }
 
 /// Serialises `arch` with `weights` and `info`'s metadata into ONNX bytes.
-pub fn export(arch: &Architecture, weights: &NamedWeights, info: &ModelInfo, opts: &ExportOptions) -> Result<Vec<u8>, ExportError> {
+pub fn export(
+    arch: &Architecture,
+    weights: &NamedWeights,
+    info: &ModelInfo,
+    opts: &ExportOptions,
+) -> Result<Vec<u8>, ExportError> {
     let include_aux = opts.include_aux;
     if info.architecture != arch.kind {
         return Err(ExportError::ArchMismatch { meta: info.architecture.to_string(), arch: arch.kind.to_string() });
     }
-    Architecture::check_input_size(info.input_size).map_err(ExportError::InputSize)?;
+    Architecture::check_input_size(info.input_size)?;
     let mut g = GraphBuilder { weights, upsample: opts.upsample, nodes: vec![], initializers: vec![], counter: 0 };
     let shared = g.layers(&arch.shared, INPUT_NAME.to_string(), arch.in_channels)?;
-    let shared_channels = arch.shared.iter().rev().find_map(|l| if let Layer::Conv(c) = l { Some(c.out_channels) } else { None }).unwrap_or(arch.in_channels);
+    let shared_channels = arch
+        .shared
+        .iter()
+        .rev()
+        .find_map(|l| if let Layer::Conv(c) = l { Some(c.out_channels) } else { None })
+        .unwrap_or(arch.in_channels);
     g.branch(&arch.grasp, shared.clone(), shared_channels)?;
     let mut outputs: Vec<&str> = GRASP_OUTPUTS.to_vec();
     let aux_branch = arch.aux.as_ref().filter(|_| include_aux);
@@ -273,7 +378,11 @@ pub fn export(arch: &Architecture, weights: &NamedWeights, info: &ModelInfo, opt
         producer_name: "grasp-edge".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),
-        metadata_props: info.to_metadata().into_iter().map(|(key, value)| pb::StringStringEntryProto { key, value }).collect(),
+        metadata_props: info
+            .to_metadata()
+            .into_iter()
+            .map(|(key, value)| pb::StringStringEntryProto { key, value })
+            .collect(),
         ..Default::default()
     };
     Ok(model.encode_to_vec())
@@ -282,26 +391,45 @@ pub fn export(arch: &Architecture, weights: &NamedWeights, info: &ModelInfo, opt
 /// A parsed, contract-checked model file.
 #[derive(Debug, Clone)]
 pub struct GraspModelFile {
+    /// The ONNX model.
     pub proto: pb::ModelProto,
+    /// Its contract metadata.
     pub info: ModelInfo,
 }
 
+/// Why a model file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
+    /// The file could not be read.
     #[error("cannot read model file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file breaks the contract.
     #[error("model file {path}: {source}")]
-    Contract { path: String, source: ContractError },
+    Contract {
+        /// The file.
+        path: String,
+        /// How.
+        source: ContractError,
+    },
 }
 
 impl GraspModelFile {
+    /// Reads and checks a model file.
     pub fn read(path: &Path) -> Result<Self, ModelFileError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io { path: path.display().to_string(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| ModelFileError::Io { path: path.display().to_string(), source })?;
         Self::from_bytes(&bytes).map_err(|source| ModelFileError::Contract { path: path.display().to_string(), source })
     }
 
+    /// Parses and checks a model in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ContractError> {
-        let proto = pb::ModelProto::decode(bytes).map_err(|e| ContractError::NotOnnx(format!("protobuf decoding failed ({e}); is the file truncated?")))?;
+        let proto = pb::ModelProto::decode(bytes)
+            .map_err(|e| ContractError::NotOnnx(format!("protobuf decoding failed ({e}); is the file truncated?")))?;
         let info = validate(&proto)?;
         Ok(GraspModelFile { proto, info })
     }
@@ -321,7 +449,18 @@ fn shape_of(v: &pb::ValueInfoProto) -> Result<Vec<i64>, ContractError> {
         return Err(ContractError::BadDtype { name: v.name.clone(), found: t.elem_type });
     }
     // A symbolic dimension reads as -1 and fails the comparison with the contract's fixed shape.
-    Ok(t.shape.as_ref().map(|s| s.dim.iter().map(|d| match d.value { Some(Value::DimValue(x)) => x, _ => -1 }).collect()).unwrap_or_default())
+    Ok(t.shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(Value::DimValue(x)) => x,
+                    _ => -1,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn check_shape(v: &pb::ValueInfoProto, expected: [usize; 4]) -> Result<(), ContractError> {
@@ -334,11 +473,14 @@ fn check_shape(v: &pb::ValueInfoProto, expected: [usize; 4]) -> Result<(), Contr
 
 /// Checks a model against the contract and returns what its metadata says.
 pub fn validate(proto: &pb::ModelProto) -> Result<ModelInfo, ContractError> {
-    let meta: BTreeMap<String, String> = proto.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+    let meta: BTreeMap<String, String> =
+        proto.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
     let graph = proto.graph.as_ref().ok_or(ContractError::NoGraph)?;
     let mut info = ModelInfo::from_metadata(&meta)?;
-    let initializer_names: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !initializer_names.contains(i.name.as_str())).collect();
+    let initializer_names: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<&pb::ValueInfoProto> =
+        graph.input.iter().filter(|i| !initializer_names.contains(i.name.as_str())).collect();
     if inputs.len() != 1 || inputs[0].name != INPUT_NAME {
         return Err(ContractError::BadInputs(inputs.iter().map(|i| i.name.clone()).collect()));
     }
@@ -387,7 +529,16 @@ mod tests {
         let m = GraspModelFile::from_bytes(&exported(false)).unwrap();
         assert!(!m.info.has_aux_output);
         assert_eq!(m.info.aux_task, Some(AuxTask::Depth));
-        let params: usize = m.proto.graph.as_ref().unwrap().initializer.iter().filter(|t| !t.name.starts_with("upsample2x.")).map(|t| t.dims.iter().product::<i64>() as usize).sum();
+        let params: usize = m
+            .proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .filter(|t| !t.name.starts_with("upsample2x."))
+            .map(|t| t.dims.iter().product::<i64>() as usize)
+            .sum();
         assert_eq!(params, Architecture::ggcnn().parameter_count());
     }
 
@@ -401,7 +552,8 @@ mod tests {
         assert!(e.to_string().contains("output `sin` is missing"), "{e}");
         let e = mutate(&bytes, |p| p.metadata_props.retain(|m| m.key != contract::keys::WIDTH_SCALE_PX)).unwrap_err();
         assert_eq!(e, ContractError::MissingMetadata(contract::keys::WIDTH_SCALE_PX));
-        let e = mutate(&bytes, |p| p.graph.as_mut().unwrap().input[0] = value_info("rgb", &[1, 3, 32, 32])).unwrap_err();
+        let e =
+            mutate(&bytes, |p| p.graph.as_mut().unwrap().input[0] = value_info("rgb", &[1, 3, 32, 32])).unwrap_err();
         assert!(e.to_string().contains("[1, 3, 32, 32]") && e.to_string().contains("[1, 3, 64, 64]"), "{e}");
         let e = mutate(&bytes, |p| p.graph.as_mut().unwrap().input[0].name = "image".into()).unwrap_err();
         assert!(e.to_string().contains("image"), "{e}");
@@ -417,6 +569,9 @@ mod tests {
         w.0.get_mut("grasp.up1.bias").unwrap().data[2] = f32::NAN;
         assert!(matches!(export(&arch, &w, &info, &ExportOptions::default()), Err(ExportError::NonFinite { .. })));
         w.0.remove("shared.conv1.weight");
-        assert_eq!(export(&arch, &w, &info, &ExportOptions::default()), Err(ExportError::MissingWeight("shared.conv1.weight".into())));
+        assert_eq!(
+            export(&arch, &w, &info, &ExportOptions::default()),
+            Err(ExportError::MissingWeight("shared.conv1.weight".into()))
+        );
     }
 }

@@ -19,9 +19,13 @@ use crate::metric::GraspRect;
 /// screen (pixel y down) and `scale` is output pixels per source pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ImageTransform {
+    /// Output pixels per source pixel.
     pub scale: f32,
+    /// Counter-clockwise on screen, radians.
     pub rotation: f32,
+    /// The source point mapped to `out_center`.
     pub src_center: (f32, f32),
+    /// Centre of the output, pixels.
     pub out_center: (f32, f32),
 }
 
@@ -43,13 +47,16 @@ impl ImageTransform {
         (c * dx + s * dy, -s * dx + c * dy)
     }
 
+    /// Source pixel → output pixel.
     pub fn to_output(&self, x: f32, y: f32) -> (f32, f32) {
         let (dx, dy) = Self::rotate(self.rotation, (x - self.src_center.0, y - self.src_center.1));
         (self.out_center.0 + self.scale * dx, self.out_center.1 + self.scale * dy)
     }
 
+    /// Output pixel → source pixel.
     pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
-        let (dx, dy) = Self::rotate(-self.rotation, ((x - self.out_center.0) / self.scale, (y - self.out_center.1) / self.scale));
+        let (dx, dy) =
+            Self::rotate(-self.rotation, ((x - self.out_center.0) / self.scale, (y - self.out_center.1) / self.scale));
         (self.src_center.0 + dx, self.src_center.1 + dy)
     }
 
@@ -72,12 +79,29 @@ impl ImageTransform {
     }
 }
 
+/// Why an image could not be preprocessed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PreprocessError {
+    /// The buffer does not hold `width × height × channels` values.
     #[error("image buffer has {got} bytes, expected {width}×{height}×{channels} = {}", width * height * channels)]
-    BufferSize { width: usize, height: usize, channels: usize, got: usize },
+    BufferSize {
+        /// Pixels per row.
+        width: usize,
+        /// Rows.
+        height: usize,
+        /// Channels.
+        channels: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// A zero-sized image.
     #[error("image is empty ({width}×{height})")]
-    Empty { width: usize, height: usize },
+    Empty {
+        /// Pixels per row.
+        width: usize,
+        /// Rows.
+        height: usize,
+    },
 }
 
 fn check(len: usize, width: usize, height: usize, channels: usize) -> Result<(), PreprocessError> {
@@ -92,7 +116,17 @@ fn check(len: usize, width: usize, height: usize, channels: usize) -> Result<(),
 
 /// Resamples an interleaved `channels`-channel image through `t` into planar `out`
 /// (`channels × size × size`), bilinear, borders clamped; `f` converts each source value.
-pub fn resample_planar<T: Copy>(t: &ImageTransform, src: &[T], width: usize, height: usize, channels: usize, size: usize, out: &mut Vec<f32>, f: impl Fn(T) -> f32) -> Result<(), PreprocessError> {
+#[allow(clippy::too_many_arguments)] // (buffer, width, height, channels) is how every image here travels
+pub fn resample_planar<T: Copy>(
+    t: &ImageTransform,
+    src: &[T],
+    width: usize,
+    height: usize,
+    channels: usize,
+    size: usize,
+    out: &mut Vec<f32>,
+    f: impl Fn(T) -> f32,
+) -> Result<(), PreprocessError> {
     check(src.len(), width, height, channels)?;
     let plane = size * size;
     out.resize(channels * plane, 0.0);
@@ -128,7 +162,13 @@ pub fn normalise(info: &ModelInfo, input: &mut [f32]) {
 
 /// Writes the NCHW float input for `info` from a packed RGB8 image; returns the transform from the
 /// image to the input.
-pub fn preprocess_rgb8(info: &ModelInfo, rgb: &[u8], width: usize, height: usize, out: &mut Vec<f32>) -> Result<ImageTransform, PreprocessError> {
+pub fn preprocess_rgb8(
+    info: &ModelInfo,
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    out: &mut Vec<f32>,
+) -> Result<ImageTransform, PreprocessError> {
     check(rgb.len(), width, height, 3)?;
     let t = match info.image_fit {
         ImageFit::CenterCrop => ImageTransform::center_crop(width, height, info.input_size),
@@ -158,7 +198,12 @@ mod tests {
 
     #[test]
     fn rotation_is_counter_clockwise_on_screen() {
-        let t = ImageTransform { scale: 1.0, rotation: std::f32::consts::FRAC_PI_2, src_center: (0.0, 0.0), out_center: (0.0, 0.0) };
+        let t = ImageTransform {
+            scale: 1.0,
+            rotation: std::f32::consts::FRAC_PI_2,
+            src_center: (0.0, 0.0),
+            out_center: (0.0, 0.0),
+        };
         // A point to the right of the centre ends up above it (smaller y) after +90°.
         let (x, y) = t.to_output(10.0, 0.0);
         assert!(x.abs() < 1e-5 && (y + 10.0).abs() < 1e-5, "{x} {y}");

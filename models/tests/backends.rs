@@ -56,11 +56,18 @@ fn both_upsampling_forms_compute_the_same_function() {
     let arch = Architecture::mtgcnn(AuxTask::Depth);
     let resize = model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample: UpsampleForm::Resize });
     let convt = model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample: UpsampleForm::PadConvTranspose });
-    let ops = |f: &GraspModelFile| f.proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect::<Vec<_>>();
+    let ops =
+        |f: &GraspModelFile| f.proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect::<Vec<_>>();
     assert!(ops(&resize).contains(&"Resize".to_string()) && !ops(&convt).contains(&"Resize".to_string()));
     let x = input(3 * 64 * 64, 5);
     let (a, b) = (run(BackendKind::Tract, &resize, &x), run(BackendKind::Tract, &convt, &x));
-    for (p, q) in [(&a.q, &b.q), (&a.cos, &b.cos), (&a.sin, &b.sin), (&a.width, &b.width), (a.aux.as_ref().unwrap(), b.aux.as_ref().unwrap())] {
+    for (p, q) in [
+        (&a.q, &b.q),
+        (&a.cos, &b.cos),
+        (&a.sin, &b.sin),
+        (&a.width, &b.width),
+        (a.aux.as_ref().unwrap(), b.aux.as_ref().unwrap()),
+    ] {
         let d = p.iter().zip(q.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(d <= 1e-5, "forms differ by {d}");
     }
@@ -108,7 +115,9 @@ mod torch {
                 let x = input(3 * size * size, input_seed + seed as u32);
                 let a = run(BackendKind::Tract, &f, &x);
                 let b = run(BackendKind::Torch, &f, &x);
-                for (name, p, q) in [("q", &a.q, &b.q), ("cos", &a.cos, &b.cos), ("sin", &a.sin, &b.sin), ("width", &a.width, &b.width)] {
+                for (name, p, q) in
+                    [("q", &a.q, &b.q), ("cos", &a.cos, &b.cos), ("sin", &a.sin, &b.sin), ("width", &a.width, &b.width)]
+                {
                     let d = max_diff(p, q);
                     assert!(d <= 1e-4, "{} size {size}: output {name} differs by {d}", arch.kind);
                 }
@@ -142,7 +151,8 @@ mod torch {
     fn auto_uses_torch_only_on_cuda() {
         let f = model(&Architecture::ggcnn(), 32, 1, false);
         let b = load_backend(BackendKind::Auto, &f, &BackendOptions::default()).unwrap();
-        let expected = if grasp_models::backend::torch::best_device() == tch::Device::Cpu { "tract" } else { "torch-cuda" };
+        let expected =
+            if grasp_models::backend::torch::best_device() == tch::Device::Cpu { "tract" } else { "torch-cuda" };
         assert_eq!(b.name(), expected);
     }
 }

@@ -16,7 +16,11 @@ fn python() -> PathBuf {
 }
 
 fn referee_available(py: &PathBuf) -> bool {
-    Command::new(py).args(["-c", "import onnx, onnxruntime, numpy"]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(py)
+        .args(["-c", "import onnx, onnxruntime, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn write_f32(path: &std::path::Path, v: &[f32]) {
@@ -27,7 +31,10 @@ fn write_f32(path: &std::path::Path, v: &[f32]) {
 fn onnx_checker_and_onnxruntime_agree_with_tract() {
     let py = python();
     if !referee_available(&py) {
-        let msg = format!("referee test skipped: {} cannot import onnx, onnxruntime, numpy (run scripts/setup.sh)", py.display());
+        let msg = format!(
+            "referee test skipped: {} cannot import onnx, onnxruntime, numpy (run scripts/setup.sh)",
+            py.display()
+        );
         assert!(std::env::var("GRASP_REQUIRE_REFEREE").as_deref() != Ok("1"), "{msg}");
         eprintln!("{msg}");
         return;
@@ -40,7 +47,9 @@ fn onnx_checker_and_onnxruntime_agree_with_tract() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let info = ModelInfo::new(arch.kind, arch.aux_task(), size);
-        let bytes = export(&arch, &NamedWeights::random(&arch, 5), &info, &ExportOptions { include_aux: with_aux, upsample }).unwrap();
+        let bytes =
+            export(&arch, &NamedWeights::random(&arch, 5), &info, &ExportOptions { include_aux: with_aux, upsample })
+                .unwrap();
         let model_path = dir.path().join("model.onnx");
         std::fs::write(&model_path, &bytes).unwrap();
         let file = GraspModelFile::from_bytes(&bytes).unwrap();
@@ -54,7 +63,13 @@ fn onnx_checker_and_onnxruntime_agree_with_tract() {
         if let Some(aux) = &maps.aux {
             write_f32(&dir.path().join("aux.f32"), aux);
         }
-        let out = Command::new(&py).arg(&script).arg(&model_path).arg(dir.path().join("input.f32")).arg(dir.path()).output().unwrap();
+        let out = Command::new(&py)
+            .arg(&script)
+            .arg(&model_path)
+            .arg(dir.path().join("input.f32"))
+            .arg(dir.path())
+            .output()
+            .unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         eprintln!("{} {size}: {text}", arch.kind);
         assert!(out.status.success(), "referee rejected the {} export:\n{text}", arch.kind);

@@ -7,6 +7,7 @@
 //!
 //! This library holds what both tiers share: finding the built binary, writing rigs (configs,
 //! calibrations, tiny models), the fake systemd socket, and reading a process's memory.
+#![warn(missing_docs)]
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,11 @@ pub fn edge_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>/deps/..");
     let bin = dir.join("grasp-edge");
-    assert!(bin.exists(), "{} not built: run `cargo test --workspace` (or `cargo build -p grasp-edge`) first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo test --workspace` (or `cargo build -p grasp-edge`) first",
+        bin.display()
+    );
     bin
 }
 
@@ -29,11 +34,13 @@ pub fn repo() -> PathBuf {
 /// A fake systemd notification socket: what the service sends, datagram by datagram. A thread
 /// reads it continuously, as systemd does (a datagram socket whose queue is full blocks the sender).
 pub struct NotifySocket {
+    /// The socket's path (what `NOTIFY_SOCKET` is set to).
     pub path: PathBuf,
     messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl NotifySocket {
+    /// Binds the socket in `dir` and starts reading it.
     pub fn bind(dir: &Path) -> Self {
         let path = dir.join("notify.sock");
         let socket = UnixDatagram::bind(&path).expect("bind notify socket");
@@ -73,15 +80,25 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// Writes a grasp-edge config (TOML) for a replay camera and a grasp-line arm on `port`;
 /// `extra` is appended to the [safety]/[control] defaults below by replacing whole sections.
 pub struct Rig {
+    /// The ONNX model.
     pub model: PathBuf,
+    /// The calibration file.
     pub calibration: PathBuf,
+    /// The replay directory.
     pub frames: PathBuf,
+    /// The arm's serial port.
     pub port: PathBuf,
+    /// `stream` or `pick`.
     pub mode: &'static str,
+    /// Safety box, lower corner.
     pub workspace_min: [f64; 3],
+    /// Safety box, upper corner.
     pub workspace_max: [f64; 3],
+    /// Widest gripper opening.
     pub max_opening_mm: f64,
+    /// Loop the replay.
     pub looping: bool,
+    /// Flight recorder directory.
     pub record_dir: Option<PathBuf>,
 }
 
@@ -103,8 +120,13 @@ impl Rig {
         }
     }
 
+    /// Writes the config as TOML.
     pub fn write(&self, path: &Path) {
-        let record = self.record_dir.as_ref().map(|d| format!("record_dir = {:?}\n", d.display().to_string())).unwrap_or_default();
+        let record = self
+            .record_dir
+            .as_ref()
+            .map(|d| format!("record_dir = {:?}\n", d.display().to_string()))
+            .unwrap_or_default();
         let text = format!(
             r#"[model]
 path = {model:?}
@@ -176,7 +198,11 @@ pub fn tiny_rig(dir: &Path, port: &Path) -> Rig {
     info.provenance = "grasp-hil tiny random model".into();
     let mut weights = NamedWeights::random(&arch, 7);
     // Random weights give Q around 0: lift it so that every frame has grasps to track.
-    let bias = weights.0.iter_mut().find(|(name, _)| name.contains("head_q") && name.ends_with("bias")).expect("a Q head bias");
+    let bias = weights
+        .0
+        .iter_mut()
+        .find(|(name, _)| name.contains("head_q") && name.ends_with("bias"))
+        .expect("a Q head bias");
     bias.1.data.iter_mut().for_each(|b| *b += 0.6);
     let bytes = export(&arch, &weights, &info, &ExportOptions::default()).expect("export tiny model");
     let model = dir.join("tiny.onnx");
@@ -184,7 +210,9 @@ pub fn tiny_rig(dir: &Path, port: &Path) -> Rig {
     let frames = dir.join("tiny-frames");
     std::fs::create_dir_all(&frames).unwrap();
     for i in 0..4u8 {
-        image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8 ^ i, (y * 8) as u8, 40 * i])).save(frames.join(format!("{i}.png"))).unwrap();
+        image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8 ^ i, (y * 8) as u8, 40 * i]))
+            .save(frames.join(format!("{i}.png")))
+            .unwrap();
     }
     // 32 px camera 400 mm above (250, 0): fx 40 → 10 mm per pixel.
     let calibration = dir.join("tiny-calibration.toml");
@@ -193,5 +221,16 @@ pub fn tiny_rig(dir: &Path, port: &Path) -> Rig {
         "version = 1\nunits = \"mm\"\n[image]\nwidth = 32\nheight = 32\n[intrinsics]\nfx = 40.0\nfy = 40.0\ncx = 16.0\ncy = 16.0\n[extrinsics]\nrotation = [[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]\ntranslation = [250.0, 0.0, 400.0]\n[table]\nz = 0.0\n",
     )
     .unwrap();
-    Rig { model, calibration, frames, port: port.to_path_buf(), mode: "stream", workspace_min: [50.0, -300.0, -10.0], workspace_max: [450.0, 300.0, 200.0], max_opening_mm: 200.0, looping: true, record_dir: None }
+    Rig {
+        model,
+        calibration,
+        frames,
+        port: port.to_path_buf(),
+        mode: "stream",
+        workspace_min: [50.0, -300.0, -10.0],
+        workspace_max: [450.0, 300.0, 200.0],
+        max_opening_mm: 200.0,
+        looping: true,
+        record_dir: None,
+    }
 }

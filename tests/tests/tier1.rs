@@ -1,9 +1,9 @@
 //! Tier 1: the real `grasp-edge run` as a subprocess, a real config, a replay camera, the simulated
 //! controller on a real pseudo-terminal with faults, a fake systemd socket.
 
-use grasp_edge::protocol::Command as Cmd;
+use grasp_devices::grasp_line::codec::Command as Cmd;
+use grasp_devices::grasp_line::sim::{serve_pty, Faults, SimController, SimServer};
 use grasp_edge::service::Recorder;
-use grasp_edge::sim::{serve_pty, Faults, SimController, SimServer};
 use grasp_hil::{edge_binary, rss_kib, tiny_rig, NotifySocket, Rig};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -40,7 +40,11 @@ fn spawn(config: &Path, notify: Option<&NotifySocket>, extra: &[&str]) -> Runnin
     // Through sh so that WATCHDOG_PID can be the process's own PID, as systemd sets it.
     let mut c = Command::new("sh");
     c.arg("-c").arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"").arg(edge_binary());
-    c.args(["run", "--config", config.to_str().unwrap()]).args(extra).stdout(Stdio::null()).stderr(Stdio::piped()).env("RUST_LOG", "info");
+    c.args(["run", "--config", config.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .env("RUST_LOG", "info");
     match notify {
         Some(n) => c.env("NOTIFY_SOCKET", &n.path).env("WATCHDOG_USEC", "400000"),
         None => c.env_remove("NOTIFY_SOCKET").env_remove("WATCHDOG_USEC"),
@@ -72,7 +76,10 @@ fn wait(run: &mut Running, limit: Duration) -> (std::process::ExitStatus, String
             let _ = run.child.wait();
             let err = run.log();
             let tail: Vec<&str> = err.lines().rev().take(30).collect();
-            panic!("grasp-edge still running after {limit:?}; its last log lines:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            panic!(
+                "grasp-edge still running after {limit:?}; its last log lines:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -80,12 +87,19 @@ fn wait(run: &mut Running, limit: Duration) -> (std::process::ExitStatus, String
 }
 
 fn wire(c: &Cmd) -> String {
-    grasp_edge::protocol::encode_command(0, c)
+    grasp_devices::grasp_line::codec::encode_command(0, c)
 }
 
 /// Motions the controller executed, as wire text (two decimals).
 fn executed(state: &Arc<Mutex<SimController>>) -> Vec<String> {
-    state.lock().unwrap().executed.iter().filter(|e| !matches!(e.command, Cmd::Hello { .. } | Cmd::Ping | Cmd::Where)).map(|e| wire(&e.command)).collect()
+    state
+        .lock()
+        .unwrap()
+        .executed
+        .iter()
+        .filter(|e| !matches!(e.command, Cmd::Hello { .. } | Cmd::Ping | Cmd::Where))
+        .map(|e| wire(&e.command))
+        .collect()
 }
 
 /// Commands the binary says it sent (its flight recording), as wire text.
@@ -95,12 +109,23 @@ fn recorded(dir: &Path) -> Vec<String> {
         for c in e.commands {
             let call: serde_json::Value = c;
             let cmd = if let Some(m) = call.get("Move") {
-                Cmd::Move { x: m["x"].as_f64().unwrap(), y: m["y"].as_f64().unwrap(), z: m["z"].as_f64().unwrap(), yaw: m["yaw"].as_f64().unwrap() }
+                Cmd::Move {
+                    x: m["x"].as_f64().unwrap(),
+                    y: m["y"].as_f64().unwrap(),
+                    z: m["z"].as_f64().unwrap(),
+                    yaw: m["yaw"].as_f64().unwrap(),
+                }
             } else if let Some(g) = call.get("Grip") {
                 Cmd::Grip { opening: g.as_f64().unwrap() }
             } else if let Some(t) = call.get("Track") {
                 let (p, o) = (&t[0], t[1].as_f64().unwrap());
-                Cmd::Track { x: p["x"].as_f64().unwrap(), y: p["y"].as_f64().unwrap(), z: p["z"].as_f64().unwrap(), yaw: p["yaw"].as_f64().unwrap(), opening: o }
+                Cmd::Track {
+                    x: p["x"].as_f64().unwrap(),
+                    y: p["y"].as_f64().unwrap(),
+                    z: p["z"].as_f64().unwrap(),
+                    yaw: p["yaw"].as_f64().unwrap(),
+                    opening: o,
+                }
             } else if call == "Home" {
                 Cmd::Home
             } else {
@@ -115,7 +140,17 @@ fn recorded(dir: &Path) -> Vec<String> {
 #[test]
 fn faulty_link_and_unplugged_port_lose_and_duplicate_nothing_and_notify_systemd() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = Faults { drop_in: 0.05, drop_out: 0.05, garble_in: 0.05, garble_out: 0.05, nak_busy: 0.05, max_delay: Duration::from_millis(5), disconnect_every: Some(25), down_for: Duration::from_millis(300), seed: 5 };
+    let faults = Faults {
+        drop_in: 0.05,
+        drop_out: 0.05,
+        garble_in: 0.05,
+        garble_out: 0.05,
+        nak_busy: 0.05,
+        max_delay: Duration::from_millis(5),
+        disconnect_every: Some(25),
+        down_for: Duration::from_millis(300),
+        seed: 5,
+    };
     let (state, mut server, link) = sim(dir.path(), faults);
     let mut rig = Rig::demo(&link);
     rig.record_dir = Some(dir.path().join("rec"));
@@ -233,7 +268,9 @@ fn soak_keeps_memory_flat() {
     let err = child.log();
     server.shutdown();
     assert!(status.success(), "{err}");
-    let csv: String = std::iter::once("seconds,rss_kib\n".to_string()).chain(curve.iter().map(|(t, r)| format!("{t:.2},{r}\n"))).collect();
+    let csv: String = std::iter::once("seconds,rss_kib\n".to_string())
+        .chain(curve.iter().map(|(t, r)| format!("{t:.2},{r}\n")))
+        .collect();
     let target = grasp_hil::repo().join("target");
     let _ = std::fs::create_dir_all(&target);
     let _ = std::fs::write(target.join("hil-soak-rss.csv"), &csv);
@@ -246,7 +283,13 @@ fn soak_keeps_memory_flat() {
     let early = steady[q..2 * q].iter().map(|c| c.1).max().unwrap();
     let late = steady[3 * q..].iter().map(|c| c.1).max().unwrap();
     eprintln!("{}", err.lines().rev().take(3).collect::<Vec<_>>().join("\n"));
-    eprintln!("soak: {frames} frames in {secs:.0} s ({:.0} fps), RSS {} → {} KiB (early → late max), {} tracks", frames as f64 / secs, early, late, executed(&state).len());
+    eprintln!(
+        "soak: {frames} frames in {secs:.0} s ({:.0} fps), RSS {} → {} KiB (early → late max), {} tracks",
+        frames as f64 / secs,
+        early,
+        late,
+        executed(&state).len()
+    );
     // Flat means flat: a summary that kept every command (12 bytes a frame) grew 1.3 MB over 100k
     // frames and is what this bound catches within 30k.
     assert!(late <= early + 128, "RSS grew from {early} to {late} KiB over {frames} frames");

@@ -24,7 +24,14 @@ fn ours(threads: usize, size: i64, batch: i64, steps: usize) -> f64 {
     let x = Tensor::rand([batch, 3, size, size], (Kind::Float, Device::Cpu)) - 0.5;
     let q = Tensor::rand([batch, 1, size, size], (Kind::Float, Device::Cpu)).gt(0.9).to_kind(Kind::Float);
     let r = || Tensor::rand([batch, 1, size, size], (Kind::Float, Device::Cpu));
-    let t = Targets { q, cos: r(), sin: r(), width: r(), aux: r(), aux_present: Tensor::zeros([batch], (Kind::Float, Device::Cpu)) };
+    let t = Targets {
+        q,
+        cos: r(),
+        sin: r(),
+        width: r(),
+        aux: r(),
+        aux_present: Tensor::zeros([batch], (Kind::Float, Device::Cpu)),
+    };
     let mut step = || {
         let out = net.forward(&x);
         let l = loss(LossKind::Positional, &out, &t);
@@ -43,9 +50,16 @@ fn ours(threads: usize, size: i64, batch: i64, steps: usize) -> f64 {
 fn pytorch(threads: usize, size: i64, batch: i64, steps: usize) -> Option<f64> {
     let py = std::env::var("GRASP_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/bench_pytorch_train.py");
-    let out = std::process::Command::new(&py).arg(script).args([threads.to_string(), size.to_string(), batch.to_string(), steps.to_string()]).output().ok()?;
+    let out = std::process::Command::new(&py)
+        .arg(script)
+        .args([threads.to_string(), size.to_string(), batch.to_string(), steps.to_string()])
+        .output()
+        .ok()?;
     if !out.status.success() {
-        eprintln!("PyTorch peer unavailable ({py}): {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "PyTorch peer unavailable ({py}): {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -59,7 +73,8 @@ fn main() {
         let a = ours(threads, size, batch, steps);
         let b = pytorch(threads, size, batch, steps);
         let ratio = b.map(|b| format!("{:.2}×", a / b)).unwrap_or("n/a".into());
-        report += &format!("| {threads} | {a:.2} | {} | {ratio} |\n", b.map(|b| format!("{b:.2}")).unwrap_or("n/a".into()));
+        report +=
+            &format!("| {threads} | {a:.2} | {} | {ratio} |\n", b.map(|b| format!("{b:.2}")).unwrap_or("n/a".into()));
     }
     println!("{report}");
     std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-train.md"), &report).unwrap();

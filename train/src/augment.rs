@@ -6,6 +6,7 @@
 use grasp_models::preprocess::ImageTransform;
 use rand::Rng;
 
+/// Training-time view augmentation: random zoom, shift and rotation of the crop.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Augment {
     /// Zoom range: 1.0 is the full centre crop, 1.25 shows 80 % of it.
@@ -23,8 +24,10 @@ impl Default for Augment {
 }
 
 impl Augment {
+    /// No augmentation: the plain centre crop.
     pub const NONE: Augment = Augment { max_zoom: 1.0, max_shift: 0.0, rotate: false };
 
+    /// A random view of a `width × height` image as a `size²` input.
     pub fn random_view(&self, rng: &mut impl Rng, width: usize, height: usize, size: usize) -> ImageTransform {
         let mut t = ImageTransform::center_crop(width, height, size);
         let side = width.min(height) as f32;

@@ -9,50 +9,119 @@ use grasp_models::metric::GraspRect;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+/// The on-disk layouts read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatasetKind {
+    /// `*r.png` + `*cpos.txt` rectangles.
     Cornell,
+    /// `*_RGB.png`, `*_grasps.txt`, optional depth and mask (also what `synth` writes).
     Jacquard,
 }
 
 grasp_models::named_enum!(DatasetKind, "dataset kind", DatasetKind::Cornell => "cornell", DatasetKind::Jacquard => "jacquard" | "synth");
 
-/// `KIND:PATH` on the command line.
-#[derive(Debug, Clone, PartialEq)]
+/// `KIND:PATH` on the command line (and in a run's `state.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct DatasetSpec {
+    /// The layout.
     pub kind: DatasetKind,
+    /// Its root directory.
     pub path: PathBuf,
 }
 
 impl FromStr for DatasetSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, path) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected KIND:PATH, e.g. cornell:../shared/data/cornell-crops"))?;
-        Ok(DatasetSpec { kind: kind.parse()?, path: PathBuf::from(path) })
+        let (kind, path) = s
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}`: expected KIND:PATH, e.g. cornell:../shared/data/cornell-crops"))?;
+        Ok(DatasetSpec {
+            kind: kind.parse().map_err(|e: grasp_models::names::UnknownName| e.to_string())?,
+            path: PathBuf::from(path),
+        })
     }
 }
 
+impl TryFrom<String> for DatasetSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<DatasetSpec> for String {
+    fn from(d: DatasetSpec) -> String {
+        d.to_string()
+    }
+}
+
+impl std::fmt::Display for DatasetSpec {
+    /// `KIND:PATH`, what [`FromStr`] reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind, self.path.display())
+    }
+}
+
+/// Why a dataset file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
+    /// A file could not be read.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An image could not be decoded.
     #[error("{path}: cannot decode image: {message}")]
-    Image { path: PathBuf, message: String },
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// An annotation line is malformed.
     #[error("{path}:{line}: {message}")]
-    Annotation { path: PathBuf, line: usize, message: String },
+    Annotation {
+        /// The file.
+        path: PathBuf,
+        /// Its line (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file is well-formed but unusable.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A directory holds no samples.
     #[error("no usable samples in {path} (looked for {pattern})")]
-    Empty { path: PathBuf, pattern: &'static str },
+    Empty {
+        /// The directory.
+        path: PathBuf,
+        /// The file pattern looked for.
+        pattern: &'static str,
+    },
 }
 
 /// Where one sample's files are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleRef {
+    /// The layout.
     pub kind: DatasetKind,
+    /// The colour image.
     pub rgb: PathBuf,
+    /// The grasp annotations.
     pub grasps: PathBuf,
+    /// The depth image, if any.
     pub depth: Option<PathBuf>,
+    /// The object mask, if any.
     pub mask: Option<PathBuf>,
     /// Samples with the same object id go to the same split (Cornell: scene; Jacquard: object).
     pub object_id: String,
@@ -61,10 +130,13 @@ pub struct SampleRef {
 /// One decoded sample in its own pixel coordinates.
 #[derive(Debug, Clone)]
 pub struct Sample {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
     /// Packed RGB8.
     pub rgb: Vec<u8>,
+    /// Ground-truth grasp rectangles, pixels.
     pub rects: Vec<GraspRect>,
     /// Perfect depth in metres, `width × height`.
     pub depth: Option<Vec<f32>>,
@@ -110,8 +182,16 @@ pub fn scan(spec: &DatasetSpec) -> Result<Vec<SampleRef>, DatasetError> {
                 }
                 let depth = Some(f.with_file_name(format!("{stem}d.tiff"))).filter(exists);
                 // Scene id: `pcd0100_1` and `pcd0100_2` are crops of one scene.
-                let scene = stem.split('_').next().unwrap_or(stem).trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-                out.push(SampleRef { kind: spec.kind, rgb: f.clone(), grasps, depth, mask: None, object_id: scene.to_string() });
+                let scene =
+                    stem.split('_').next().unwrap_or(stem).trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+                out.push(SampleRef {
+                    kind: spec.kind,
+                    rgb: f.clone(),
+                    grasps,
+                    depth,
+                    mask: None,
+                    object_id: scene.to_string(),
+                });
             }
             "*r.png with *cpos.txt"
         }
@@ -127,7 +207,14 @@ pub fn scan(spec: &DatasetSpec) -> Result<Vec<SampleRef>, DatasetError> {
                 let depth = Some(f.with_file_name(format!("{stem}_perfect_depth.tiff"))).filter(exists);
                 let mask = Some(f.with_file_name(format!("{stem}_mask.png"))).filter(exists);
                 let object = stem.split_once('_').map(|(_, id)| id).unwrap_or(stem);
-                out.push(SampleRef { kind: spec.kind, rgb: f.clone(), grasps, depth, mask, object_id: object.to_string() });
+                out.push(SampleRef {
+                    kind: spec.kind,
+                    rgb: f.clone(),
+                    grasps,
+                    depth,
+                    mask,
+                    object_id: object.to_string(),
+                });
             }
             "<n>_<id>_RGB.png with <n>_<id>_grasps.txt"
         }
@@ -139,7 +226,11 @@ pub fn scan(spec: &DatasetSpec) -> Result<Vec<SampleRef>, DatasetError> {
 }
 
 fn number(path: &Path, line: usize, s: &str, what: &str) -> Result<f64, DatasetError> {
-    let v: f64 = s.trim().parse().map_err(|_| DatasetError::Annotation { path: path.into(), line, message: format!("{what}: `{s}` is not a number") })?;
+    let v: f64 = s.trim().parse().map_err(|_| DatasetError::Annotation {
+        path: path.into(),
+        line,
+        message: format!("{what}: `{s}` is not a number"),
+    })?;
     Ok(v)
 }
 
@@ -150,12 +241,20 @@ pub fn parse_cornell(path: &Path, text: &str) -> Result<Vec<GraspRect>, DatasetE
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let mut it = l.split_whitespace();
         let (Some(x), Some(y), None) = (it.next(), it.next(), it.next()) else {
-            return Err(DatasetError::Annotation { path: path.into(), line: i + 1, message: format!("expected `x y`, got `{l}`") });
+            return Err(DatasetError::Annotation {
+                path: path.into(),
+                line: i + 1,
+                message: format!("expected `x y`, got `{l}`"),
+            });
         };
         points.push((number(path, i + 1, x, "x")?, number(path, i + 1, y, "y")?, i + 1));
     }
     if points.len() % 4 != 0 {
-        return Err(DatasetError::Annotation { path: path.into(), line: points.last().map_or(0, |p| p.2), message: format!("{} points is not a whole number of rectangles (4 lines each)", points.len()) });
+        return Err(DatasetError::Annotation {
+            path: path.into(),
+            line: points.last().map_or(0, |p| p.2),
+            message: format!("{} points is not a whole number of rectangles (4 lines each)", points.len()),
+        });
     }
     let mut rects = vec![];
     for c in points.chunks(4) {
@@ -164,7 +263,11 @@ pub fn parse_cornell(path: &Path, text: &str) -> Result<Vec<GraspRect>, DatasetE
         }
         let r = GraspRect::from_corners([(c[0].0, c[0].1), (c[1].0, c[1].1), (c[2].0, c[2].1), (c[3].0, c[3].1)]);
         if r.length < 1e-6 || r.jaw < 1e-6 {
-            return Err(DatasetError::Annotation { path: path.into(), line: c[0].2, message: "degenerate rectangle (zero-length edge)".into() });
+            return Err(DatasetError::Annotation {
+                path: path.into(),
+                line: c[0].2,
+                message: "degenerate rectangle (zero-length edge)".into(),
+            });
         }
         rects.push(r);
     }
@@ -178,11 +281,23 @@ pub fn parse_jacquard(path: &Path, text: &str) -> Result<Vec<GraspRect>, Dataset
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let f: Vec<&str> = l.split(';').collect();
         if f.len() != 5 {
-            return Err(DatasetError::Annotation { path: path.into(), line: i + 1, message: format!("expected 5 fields `x;y;theta;opening;jaw`, got {}", f.len()) });
+            return Err(DatasetError::Annotation {
+                path: path.into(),
+                line: i + 1,
+                message: format!("expected 5 fields `x;y;theta;opening;jaw`, got {}", f.len()),
+            });
         }
-        let v: Vec<f64> = f.iter().zip(["x", "y", "theta", "opening", "jaw"]).map(|(s, w)| number(path, i + 1, s, w)).collect::<Result<_, _>>()?;
+        let v: Vec<f64> = f
+            .iter()
+            .zip(["x", "y", "theta", "opening", "jaw"])
+            .map(|(s, w)| number(path, i + 1, s, w))
+            .collect::<Result<_, _>>()?;
         if v.iter().any(|x| !x.is_finite()) || v[3] <= 0.0 || v[4] <= 0.0 {
-            return Err(DatasetError::Annotation { path: path.into(), line: i + 1, message: format!("non-finite or non-positive value in `{l}`") });
+            return Err(DatasetError::Annotation {
+                path: path.into(),
+                line: i + 1,
+                message: format!("non-finite or non-positive value in `{l}`"),
+            });
         }
         let angle = grasp_models::decode::wrap_half_turn((-v[2]).to_radians() as f32) as f64;
         rects.push(GraspRect { cx: v[0], cy: v[1], angle, length: v[3], jaw: v[4] });
@@ -191,7 +306,8 @@ pub fn parse_jacquard(path: &Path, text: &str) -> Result<Vec<GraspRect>, Dataset
 }
 
 fn read_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize), DatasetError> {
-    let img = image::open(path).map_err(|e| DatasetError::Image { path: path.into(), message: e.to_string() })?.to_rgb8();
+    let img =
+        image::open(path).map_err(|e| DatasetError::Image { path: path.into(), message: e.to_string() })?.to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     Ok((img.into_raw(), w, h))
 }
@@ -225,7 +341,10 @@ pub fn load(r: &SampleRef) -> Result<Sample, DatasetError> {
     };
     let same_size = |p: &Path, w: usize, h: usize| {
         if (w, h) != (width, height) {
-            return Err(DatasetError::Invalid { path: p.into(), message: format!("is {w}×{h} but the RGB image is {width}×{height}") });
+            return Err(DatasetError::Invalid {
+                path: p.into(),
+                message: format!("is {w}×{h} but the RGB image is {width}×{height}"),
+            });
         }
         Ok(())
     };
@@ -239,7 +358,8 @@ pub fn load(r: &SampleRef) -> Result<Sample, DatasetError> {
     };
     let mask = match &r.mask {
         Some(p) => {
-            let img = image::open(p).map_err(|e| DatasetError::Image { path: p.clone(), message: e.to_string() })?.to_luma8();
+            let img =
+                image::open(p).map_err(|e| DatasetError::Image { path: p.clone(), message: e.to_string() })?.to_luma8();
             same_size(p, img.width() as usize, img.height() as usize)?;
             Some(img.into_raw().into_iter().map(|v| if v > 127 { 1.0 } else { 0.0 }).collect())
         }

@@ -9,7 +9,7 @@ use crate::loss::{loss, LossKind, Targets};
 use crate::net::{named_weights, GraspNet};
 use crate::split::{split, Split, SplitMode};
 use anyhow::{bail, Context, Result};
-use grasp_models::arch::{ArchKind, Architecture, AuxTask};
+use grasp_models::arch::{ArchError, ArchKind, Architecture, AuxTask};
 use grasp_models::contract::ModelInfo;
 use grasp_models::decode::{Decoder, GraspMaps};
 use grasp_models::metric::{grasp_succeeds, IouMode};
@@ -25,58 +25,77 @@ use tch::{Device, Kind, Tensor};
 /// Samples decoded once are kept up to this many bytes (the full Jacquard set is far larger).
 const CACHE_BYTES: usize = 2 << 30;
 
+/// One training run's settings, typed; stored in the run's `state.json` with every named value as
+/// its name (`"ggcnn"`, `"cornell:DIR"`), so runs resume and export from that file alone.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FitConfig {
-    pub datasets: Vec<String>,
-    pub arch: String,
-    pub aux: Option<String>,
-    pub loss: String,
+    /// Where the samples come from.
+    pub datasets: Vec<DatasetSpec>,
+    /// GG-CNN or MTG-CNN.
+    pub arch: ArchKind,
+    /// MTG-CNN's auxiliary task.
+    pub aux: Option<AuxTask>,
+    /// The paper's L or L_p.
+    pub loss: LossKind,
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Images per batch.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Square network input, pixels.
     pub input_size: usize,
+    /// Which cross-validation fold is held out.
     pub fold: usize,
-    pub split: String,
+    /// Object-wise or image-wise folds.
+    pub split: SplitMode,
+    /// Seed of the split, initialisation, order and augmentation.
     pub seed: u64,
+    /// At most this many samples.
     pub max_samples: Option<usize>,
+    /// Random views during training.
     pub augment: bool,
+    /// Keep the auxiliary output in the exported model.
     pub export_aux: bool,
 }
 
 impl FitConfig {
-    pub fn architecture(&self) -> Result<Architecture> {
-        let kind: ArchKind = self.arch.parse().map_err(anyhow::Error::msg)?;
-        let aux = self.aux.as_deref().map(str::parse::<AuxTask>).transpose().map_err(anyhow::Error::msg)?;
-        Architecture::new(kind, aux).map_err(anyhow::Error::msg)
-    }
-    pub fn loss_kind(&self) -> Result<LossKind> {
-        self.loss.parse().map_err(anyhow::Error::msg)
-    }
-    pub fn split_mode(&self) -> Result<SplitMode> {
-        self.split.parse().map_err(anyhow::Error::msg)
-    }
-    pub fn specs(&self) -> Result<Vec<DatasetSpec>> {
-        self.datasets.iter().map(|s| s.parse::<DatasetSpec>().map_err(anyhow::Error::msg)).collect()
+    /// The network this run trains.
+    pub fn architecture(&self) -> Result<Architecture, ArchError> {
+        Architecture::new(self.arch, self.aux)
     }
 }
 
+/// What one epoch did (a row of metrics.csv).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
+    /// Epoch number, from 1.
     pub epoch: usize,
+    /// Mean total loss.
     pub train_loss: f64,
+    /// Mean Q loss.
     pub loss_q: f64,
+    /// Mean cos 2Φ loss.
     pub loss_cos: f64,
+    /// Mean sin 2Φ loss.
     pub loss_sin: f64,
+    /// Mean width loss.
     pub loss_width: f64,
+    /// Mean auxiliary loss.
     pub loss_aux: f64,
     /// Fraction of training samples that had a target for the auxiliary loss.
     pub aux_target_fraction: f64,
+    /// Validation success, percent.
     pub val_success: f64,
+    /// Validation images.
     pub val_images: usize,
+    /// Wall time of the epoch, validation included.
     pub seconds: f64,
+    /// Training images per second.
     pub images_per_second: f64,
 }
 
+/// A run directory's `state.json`: its settings and progress, for resume and export.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunState {
     config: FitConfig,
@@ -88,6 +107,7 @@ pub struct RunState {
 
 /// Decoded samples by index, cached while under [`CACHE_BYTES`].
 pub struct SampleStore {
+    /// Every sample of the datasets, in a fixed order.
     pub refs: Vec<SampleRef>,
     cache: HashMap<usize, Sample>,
     cached_bytes: usize,
@@ -95,6 +115,7 @@ pub struct SampleStore {
 }
 
 impl SampleStore {
+    /// Scans the datasets; keeps whole objects up to `max_samples`.
     pub fn open(specs: &[DatasetSpec], max_samples: Option<usize>, seed: u64) -> Result<Self> {
         let mut refs = vec![];
         for s in specs {
@@ -130,6 +151,7 @@ impl SampleStore {
         Ok(SampleStore { refs, cache: HashMap::new(), cached_bytes: 0, scratch: None })
     }
 
+    /// Sample `i`, decoded (from the cache when it is there).
     pub fn get(&mut self, i: usize) -> Result<&Sample, DatasetError> {
         if self.cache.contains_key(&i) {
             return Ok(&self.cache[&i]);
@@ -148,7 +170,8 @@ impl SampleStore {
 pub fn batch_tensors(items: &[&Prepared], size: usize, device: Device) -> (Tensor, Targets) {
     let n = items.len() as i64;
     let s = size as i64;
-    let cat = |f: &dyn Fn(&Prepared) -> &[f32]| -> Vec<f32> { items.iter().flat_map(|p| f(p).iter().copied()).collect() };
+    let cat =
+        |f: &dyn Fn(&Prepared) -> &[f32]| -> Vec<f32> { items.iter().flat_map(|p| f(p).iter().copied()).collect() };
     let map = |v: Vec<f32>| Tensor::from_slice(&v).reshape([n, 1, s, s]).to_device(device);
     let zeros = vec![0.0; size * size];
     let input = Tensor::from_slice(&cat(&|p| &p.input)).reshape([n, 3, s, s]).to_device(device);
@@ -158,7 +181,8 @@ pub fn batch_tensors(items: &[&Prepared], size: usize, device: Device) -> (Tenso
         sin: map(cat(&|p| &p.sin)),
         width: map(cat(&|p| &p.width)),
         aux: map(items.iter().flat_map(|p| p.aux.as_ref().unwrap_or(&zeros).iter().copied()).collect()),
-        aux_present: Tensor::from_slice(&items.iter().map(|p| p.aux.is_some() as i32 as f32).collect::<Vec<_>>()).to_device(device),
+        aux_present: Tensor::from_slice(&items.iter().map(|p| p.aux.is_some() as i32 as f32).collect::<Vec<_>>())
+            .to_device(device),
     };
     (input, targets)
 }
@@ -166,13 +190,22 @@ pub fn batch_tensors(items: &[&Prepared], size: usize, device: Device) -> (Tenso
 /// Per-image outcome of an evaluation.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImageResult {
+    /// The image file.
     pub image: String,
+    /// Whether the top grasp hit a ground-truth rectangle.
     pub success: bool,
+    /// The top grasp: x, y, angle, width, quality.
     pub grasp: Option<[f32; 5]>,
 }
 
 /// Success rate of `net` on prepared (unaugmented) views, decoding exactly as the edge binary.
-pub fn evaluate_net(net: &GraspNet, views: &[(String, Prepared)], info: &ModelInfo, device: Device, batch: usize) -> Vec<ImageResult> {
+pub fn evaluate_net(
+    net: &GraspNet,
+    views: &[(String, Prepared)],
+    info: &ModelInfo,
+    device: Device,
+    batch: usize,
+) -> Vec<ImageResult> {
     let size = info.input_size;
     let mut decoder = Decoder::new(info.decode.clone());
     let mut maps = GraspMaps::zeros(size, false);
@@ -202,23 +235,34 @@ pub fn evaluate_net(net: &GraspNet, views: &[(String, Prepared)], info: &ModelIn
     out
 }
 
+/// Percentage of successful images.
 pub fn success_percent(results: &[ImageResult]) -> f64 {
     100.0 * results.iter().filter(|r| r.success).count() as f64 / results.len().max(1) as f64
 }
 
 /// What a finished run leaves behind.
 pub struct FitOutcome {
+    /// Every epoch's metrics.
     pub history: Vec<EpochMetrics>,
+    /// The epoch of the best validation success.
     pub best_epoch: usize,
+    /// That success, percent.
     pub best_val_success: f64,
+    /// The split used.
     pub split: Split,
+    /// The exported model.
     pub onnx: PathBuf,
 }
 
+/// One training run.
 pub struct Fitter {
+    /// Its settings.
     pub config: FitConfig,
+    /// The run directory.
     pub out: PathBuf,
+    /// CPU or CUDA.
     pub device: Device,
+    /// Continue from the run directory's last checkpoint.
     pub resume: bool,
     /// Show a progress bar (off in tests and nested runs).
     pub progress: bool,
@@ -234,110 +278,210 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Per-epoch running sums of the loss terms, each weighted by its batch's size.
+#[derive(Debug, Default, Clone, Copy)]
+struct LossSums {
+    total: f64,
+    q: f64,
+    cos: f64,
+    sin: f64,
+    width: f64,
+    aux: f64,
+    /// Training samples that had an auxiliary target.
+    aux_targets: usize,
+    /// Training samples seen.
+    seen: usize,
+}
+
+impl LossSums {
+    fn add(&mut self, l: &crate::loss::LossParts, total: f64, n: usize) {
+        let w = n as f64;
+        self.total += total * w;
+        self.q += l.q * w;
+        self.cos += l.cos * w;
+        self.sin += l.sin * w;
+        self.width += l.width * w;
+        self.aux += l.aux * w;
+        self.seen += n;
+    }
+
+    fn mean(&self, sum: f64) -> f64 {
+        sum / self.seen.max(1) as f64
+    }
+}
+
+/// What a run trains on: the model's contract, its samples and their split.
+struct RunData {
+    info: ModelInfo,
+    store: SampleStore,
+    split: Split,
+}
+
 impl Fitter {
+    /// Trains for the configured epochs (continuing a run with `resume`), validating, saving
+    /// checkpoints and metrics after each, then exports the best weights.
     pub fn run(&self) -> Result<FitOutcome> {
         let cfg = &self.config;
         let arch = cfg.architecture()?;
-        let loss_kind = cfg.loss_kind()?;
-        Architecture::check_input_size(cfg.input_size).map_err(anyhow::Error::msg)?;
-        std::fs::create_dir_all(&self.out).with_context(|| format!("creating {}", self.out.display()))?;
-        let mut store = SampleStore::open(&cfg.specs()?, cfg.max_samples, cfg.seed)?;
-        let split = split(&store.refs, cfg.fold, cfg.split_mode()?, cfg.seed);
-        if split.train.is_empty() || split.val.is_empty() {
-            bail!("{} samples are too few to split into training and validation (fold {})", store.refs.len(), cfg.fold);
-        }
-        log::info!("split (fold {}, {}): {} train, {} val, {} test", cfg.fold, cfg.split, split.train.len(), split.val.len(), split.test.len());
-        let info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
-        let aux = arch.aux_task();
-
+        let RunData { info, mut store, split } = self.open_data(&arch)?;
         tch::manual_seed(cfg.seed as i64);
         let mut vs = tch::nn::VarStore::new(self.device);
         let net = GraspNet::new(&vs, &arch);
-        let state_path = self.out.join("state.json");
-        let mut state = RunState { config: cfg.clone(), epochs_done: 0, best_epoch: 0, best_val_success: -1.0, history: vec![] };
-        if self.resume && state_path.exists() {
-            let s: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path)?).with_context(|| format!("reading {}", state_path.display()))?;
-            vs.load(self.out.join("last.ot")).with_context(|| format!("loading {}", self.out.join("last.ot").display()))?;
-            log::info!("resuming after epoch {} (best {:.1}% at epoch {}); Adam's moments restart from zero", s.epochs_done, s.best_val_success, s.best_epoch);
-            state = RunState { config: cfg.clone(), ..s };
-        }
+        let mut state = self.initial_state(&mut vs)?;
         let mut opt = tch::nn::Adam::default().build(&vs, cfg.learning_rate)?;
-
         let val_views = center_views(&mut store, &split.val, &info)?;
-        let augment = if cfg.augment { Augment::default() } else { Augment::NONE };
-        let batches_per_epoch = split.train.len().div_ceil(cfg.batch_size);
-
         for epoch in state.epochs_done + 1..=cfg.epochs {
             let started = Instant::now();
-            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
-            let mut order = split.train.clone();
-            order.shuffle(&mut rng);
-            let bar = if self.progress { indicatif::ProgressBar::new(batches_per_epoch as u64) } else { indicatif::ProgressBar::hidden() };
-            bar.set_style(indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ETA {eta}").expect("valid template").progress_chars("=> "));
-            bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
-            let (mut sums, mut aux_targets, mut seen) = ([0.0f64; 6], 0usize, 0usize);
-            for chunk in order.chunks(cfg.batch_size) {
-                let mut items = Vec::with_capacity(chunk.len());
-                for &i in chunk {
-                    let s = store.get(i)?;
-                    let t = augment.random_view(&mut rng, s.width, s.height, cfg.input_size);
-                    items.push(prepare(s, &t, &info, aux));
-                }
-                aux_targets += items.iter().filter(|p| p.aux.is_some()).count();
-                let refs: Vec<&Prepared> = items.iter().collect();
-                let (input, targets) = batch_tensors(&refs, cfg.input_size, self.device);
-                let out = net.forward(&input);
-                let l = loss(loss_kind, &out, &targets);
-                let total = l.total.double_value(&[]);
-                if !total.is_finite() {
-                    bail!("the loss became {total} at epoch {epoch} (q {} cos {} sin {} width {} aux {}); the last good checkpoint is {}", l.q, l.cos, l.sin, l.width, l.aux, self.out.join("last.ot").display());
-                }
-                opt.backward_step(&l.total);
-                let n = chunk.len() as f64;
-                for (s, v) in sums.iter_mut().zip([total, l.q, l.cos, l.sin, l.width, l.aux]) {
-                    *s += v * n;
-                }
-                seen += chunk.len();
-                let rate = seen as f64 / started.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {:.4} {rate:.1} img/s", sums[0] / seen as f64));
-                bar.inc(1);
-            }
-            bar.finish_and_clear();
+            let sums = self.train_epoch(epoch, &net, &mut opt, &mut store, &split.train, &info)?;
             let train_seconds = started.elapsed().as_secs_f64();
             let results = evaluate_net(&net, &val_views, &info, self.device, cfg.batch_size);
-            let val_success = success_percent(&results);
             let m = EpochMetrics {
                 epoch,
-                train_loss: sums[0] / seen as f64,
-                loss_q: sums[1] / seen as f64,
-                loss_cos: sums[2] / seen as f64,
-                loss_sin: sums[3] / seen as f64,
-                loss_width: sums[4] / seen as f64,
-                loss_aux: sums[5] / seen as f64,
-                aux_target_fraction: if aux.is_some() { aux_targets as f64 / seen as f64 } else { 0.0 },
-                val_success,
+                train_loss: sums.mean(sums.total),
+                loss_q: sums.mean(sums.q),
+                loss_cos: sums.mean(sums.cos),
+                loss_sin: sums.mean(sums.sin),
+                loss_width: sums.mean(sums.width),
+                loss_aux: sums.mean(sums.aux),
+                aux_target_fraction: if arch.aux_task().is_some() {
+                    sums.aux_targets as f64 / sums.seen.max(1) as f64
+                } else {
+                    0.0
+                },
+                val_success: success_percent(&results),
                 val_images: results.len(),
                 seconds: started.elapsed().as_secs_f64(),
-                images_per_second: seen as f64 / train_seconds,
+                images_per_second: sums.seen as f64 / train_seconds,
             };
-            log::info!(
-                "epoch {epoch}/{}: loss {:.4} (q {:.4} cos {:.4} sin {:.4} width {:.4} aux {:.4}, aux targets {:.0}%), val success {:.1}% of {}, {:.1} img/s",
-                cfg.epochs, m.train_loss, m.loss_q, m.loss_cos, m.loss_sin, m.loss_width, m.loss_aux, 100.0 * m.aux_target_fraction, m.val_success, m.val_images, m.images_per_second
-            );
-            vs.save(self.out.join("last.ot"))?;
-            if val_success > state.best_val_success {
-                state.best_val_success = val_success;
-                state.best_epoch = epoch;
-                vs.save(self.out.join("best.ot"))?;
-            }
-            state.epochs_done = epoch;
-            state.history.push(m);
-            std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
-            self.write_metrics(&state.history)?;
+            self.end_epoch(&vs, &mut state, m)?;
         }
-
         let onnx = export_run(&self.out, &self.out.join("model.onnx"), cfg.export_aux)?;
-        Ok(FitOutcome { history: state.history, best_epoch: state.best_epoch, best_val_success: state.best_val_success, split, onnx })
+        Ok(FitOutcome {
+            history: state.history,
+            best_epoch: state.best_epoch,
+            best_val_success: state.best_val_success,
+            split,
+            onnx,
+        })
+    }
+
+    /// Opens the datasets and splits them; refuses a split without training or validation images.
+    fn open_data(&self, arch: &Architecture) -> Result<RunData> {
+        let cfg = &self.config;
+        Architecture::check_input_size(cfg.input_size)?;
+        std::fs::create_dir_all(&self.out).with_context(|| format!("creating {}", self.out.display()))?;
+        let store = SampleStore::open(&cfg.datasets, cfg.max_samples, cfg.seed)?;
+        let split = split(&store.refs, cfg.fold, cfg.split, cfg.seed);
+        if split.train.is_empty() || split.val.is_empty() {
+            bail!("{} samples are too few to split into training and validation (fold {})", store.refs.len(), cfg.fold);
+        }
+        log::info!(
+            "split (fold {}, {}): {} train, {} val, {} test",
+            cfg.fold,
+            cfg.split,
+            split.train.len(),
+            split.val.len(),
+            split.test.len()
+        );
+        Ok(RunData { info: ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size), store, split })
+    }
+
+    /// A fresh run's state, or (with `resume`) the run directory's, with its last weights loaded.
+    fn initial_state(&self, vs: &mut tch::nn::VarStore) -> Result<RunState> {
+        let cfg = &self.config;
+        let state_path = self.out.join("state.json");
+        if !(self.resume && state_path.exists()) {
+            return Ok(RunState {
+                config: cfg.clone(),
+                epochs_done: 0,
+                best_epoch: 0,
+                best_val_success: -1.0,
+                history: vec![],
+            });
+        }
+        let s: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path)?)
+            .with_context(|| format!("reading {}", state_path.display()))?;
+        let last = self.out.join("last.ot");
+        vs.load(&last).with_context(|| format!("loading {}", last.display()))?;
+        log::info!(
+            "resuming after epoch {} (best {:.1}% at epoch {}); Adam's moments restart from zero",
+            s.epochs_done,
+            s.best_val_success,
+            s.best_epoch
+        );
+        Ok(RunState { config: cfg.clone(), ..s })
+    }
+
+    /// One pass over the training images in a seeded random order, in batches of augmented
+    /// views. A non-finite loss stops the run; the last checkpoint is the previous epoch's.
+    fn train_epoch(
+        &self,
+        epoch: usize,
+        net: &GraspNet,
+        opt: &mut tch::nn::Optimizer,
+        store: &mut SampleStore,
+        train: &[usize],
+        info: &ModelInfo,
+    ) -> Result<LossSums> {
+        let cfg = &self.config;
+        let started = Instant::now();
+        let augment = if cfg.augment { Augment::default() } else { Augment::NONE };
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
+        let mut order = train.to_vec();
+        order.shuffle(&mut rng);
+        let bar = if self.progress {
+            indicatif::ProgressBar::new(train.len().div_ceil(cfg.batch_size) as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+        let mut sums = LossSums::default();
+        for chunk in order.chunks(cfg.batch_size) {
+            let mut items = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let s = store.get(i)?;
+                let t = augment.random_view(&mut rng, s.width, s.height, cfg.input_size);
+                items.push(prepare(s, &t, info, info.aux_task));
+            }
+            sums.aux_targets += items.iter().filter(|p| p.aux.is_some()).count();
+            let refs: Vec<&Prepared> = items.iter().collect();
+            let (input, targets) = batch_tensors(&refs, cfg.input_size, self.device);
+            let l = loss(cfg.loss, &net.forward(&input), &targets);
+            let total = l.total.double_value(&[]);
+            if !total.is_finite() {
+                bail!("the loss became {total} at epoch {epoch} (q {} cos {} sin {} width {} aux {}); the last good checkpoint is {}", l.q, l.cos, l.sin, l.width, l.aux, self.out.join("last.ot").display());
+            }
+            opt.backward_step(&l.total);
+            sums.add(&l, total, chunk.len());
+            let rate = sums.seen as f64 / started.elapsed().as_secs_f64();
+            bar.set_message(format!("loss {:.4} {rate:.1} img/s", sums.mean(sums.total)));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(sums)
+    }
+
+    /// Logs an epoch, saves the last (and a new best) checkpoint, the run state and the metrics.
+    fn end_epoch(&self, vs: &tch::nn::VarStore, state: &mut RunState, m: EpochMetrics) -> Result<()> {
+        log::info!(
+            "epoch {}/{}: loss {:.4} (q {:.4} cos {:.4} sin {:.4} width {:.4} aux {:.4}, aux targets {:.0}%), val success {:.1}% of {}, {:.1} img/s",
+            m.epoch, self.config.epochs, m.train_loss, m.loss_q, m.loss_cos, m.loss_sin, m.loss_width, m.loss_aux, 100.0 * m.aux_target_fraction, m.val_success, m.val_images, m.images_per_second
+        );
+        vs.save(self.out.join("last.ot"))?;
+        if m.val_success > state.best_val_success {
+            state.best_val_success = m.val_success;
+            state.best_epoch = m.epoch;
+            vs.save(self.out.join("best.ot"))?;
+        }
+        state.epochs_done = m.epoch;
+        state.history.push(m);
+        std::fs::write(self.out.join("state.json"), serde_json::to_string_pretty(&state)?)?;
+        self.write_metrics(&state.history)
     }
 
     fn write_metrics(&self, history: &[EpochMetrics]) -> Result<()> {
@@ -346,17 +490,37 @@ impl Fitter {
         for m in history {
             csv += &format!(
                 "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{:.2},{},{:.1},{:.2}\n",
-                m.epoch, m.train_loss, m.loss_q, m.loss_cos, m.loss_sin, m.loss_width, m.loss_aux, m.aux_target_fraction, m.val_success, m.val_images, m.seconds, m.images_per_second
+                m.epoch,
+                m.train_loss,
+                m.loss_q,
+                m.loss_cos,
+                m.loss_sin,
+                m.loss_width,
+                m.loss_aux,
+                m.aux_target_fraction,
+                m.val_success,
+                m.val_images,
+                m.seconds,
+                m.images_per_second
             );
         }
         std::fs::write(self.out.join("metrics.csv"), csv)?;
-        let series = vec![(format!("{} {} loss", self.config.arch, self.config.loss), history.iter().map(|m| (m.epoch, m.val_success)).collect())];
+        let series = vec![(
+            format!("{} {} loss", self.config.arch, self.config.loss),
+            history.iter().map(|m| (m.epoch, m.val_success)).collect(),
+        )];
         crate::report::plot_success(&self.out.join("val_success.png"), "Validation success per epoch", &series)
     }
 }
 
 /// Evaluates trained weights on a split's test images (used by cross-validation).
-pub fn test_success(store: &mut SampleStore, indices: &[usize], net: &GraspNet, info: &ModelInfo, device: Device) -> Result<f64> {
+pub fn test_success(
+    store: &mut SampleStore,
+    indices: &[usize],
+    net: &GraspNet,
+    info: &ModelInfo,
+    device: Device,
+) -> Result<f64> {
     let views = center_views(store, indices, info)?;
     Ok(success_percent(&evaluate_net(net, &views, info, device, 8)))
 }
@@ -378,8 +542,10 @@ pub fn center_views(store: &mut SampleStore, indices: &[usize], info: &ModelInfo
 /// still training or was interrupted.
 pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> {
     let state_path = run.join("state.json");
-    let state: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path).with_context(|| format!("reading {}", state_path.display()))?)
-        .with_context(|| format!("parsing {}", state_path.display()))?;
+    let state: RunState = serde_json::from_str(
+        &std::fs::read_to_string(&state_path).with_context(|| format!("reading {}", state_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", state_path.display()))?;
     let cfg = &state.config;
     let arch = cfg.architecture()?;
     let mut vs = tch::nn::VarStore::new(Device::Cpu);
@@ -387,7 +553,9 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
     let weights = if run.join("best.ot").exists() { run.join("best.ot") } else { run.join("last.ot") };
     vs.load(&weights).with_context(|| format!("loading {}", weights.display()))?;
     let mut info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
-    let split = SampleStore::open(&cfg.specs()?, cfg.max_samples, cfg.seed).map(|s| split(&s.refs, cfg.fold, cfg.split_mode().unwrap_or(SplitMode::Object), cfg.seed)).ok();
+    let split = SampleStore::open(&cfg.datasets, cfg.max_samples, cfg.seed)
+        .map(|s| split(&s.refs, cfg.fold, cfg.split, cfg.seed))
+        .ok();
     info.provenance = serde_json::json!({
         "tool": format!("grasp-train {}", env!("CARGO_PKG_VERSION")),
         "commit": git_commit(),
@@ -401,9 +569,20 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
         "test_samples": split.as_ref().map(|s| s.test.len()),
     })
     .to_string();
-    let bytes = grasp_models::onnx::export(&arch, &named_weights(&vs)?, &info, &grasp_models::onnx::ExportOptions::with_aux(include_aux))?;
+    let bytes = grasp_models::onnx::export(
+        &arch,
+        &named_weights(&vs)?,
+        &info,
+        &grasp_models::onnx::ExportOptions::with_aux(include_aux),
+    )?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
-    log::info!("epoch {} of {} ({:.1}% validation success) exported to {}", state.best_epoch, state.epochs_done, state.best_val_success, out.display());
+    log::info!(
+        "epoch {} of {} ({:.1}% validation success) exported to {}",
+        state.best_epoch,
+        state.epochs_done,
+        state.best_val_success,
+        out.display()
+    );
     Ok(out.to_path_buf())
 }
 
@@ -415,6 +594,8 @@ pub fn load_run(dir: &Path, arch: &Architecture, device: Device) -> Result<(tch:
     Ok((vs, net))
 }
 
+/// A batch tensor's values on the host, as f32.
 pub fn batch_to_host(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().flatten(0, -1)).expect("float tensor")
+    Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().flatten(0, -1))
+        .expect("float tensor")
 }

@@ -15,10 +15,15 @@ use grasp_models::preprocess::{normalise, resample_planar, ImageTransform};
 /// Network input and targets for one view of one sample, all `size × size` planes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
+    /// Normalised network input, 3 planes.
     pub input: Vec<f32>,
+    /// Grasp quality target.
     pub q: Vec<f32>,
+    /// cos 2Φ target.
     pub cos: Vec<f32>,
+    /// sin 2Φ target.
     pub sin: Vec<f32>,
+    /// Width target, 0..1.
     pub width: Vec<f32>,
     /// None when the sample has no target for the requested auxiliary task.
     pub aux: Option<Vec<f32>>,
@@ -72,14 +77,16 @@ pub fn grasp_maps(rects: &[GraspRect], size: usize, width_scale: f32) -> [Vec<f3
 pub fn prepare(sample: &Sample, t: &ImageTransform, info: &ModelInfo, aux: Option<AuxTask>) -> Prepared {
     let size = info.input_size;
     let mut input = Vec::new();
-    resample_planar(t, &sample.rgb, sample.width, sample.height, 3, size, &mut input, |v| v as f32).expect("loader checked the image size");
+    resample_planar(t, &sample.rgb, sample.width, sample.height, 3, size, &mut input, |v| v as f32)
+        .expect("loader checked the image size");
     normalise(info, &mut input);
     let rects: Vec<GraspRect> = sample.rects.iter().map(|r| t.rect_to_output(r)).collect();
     let [q, cos, sin, width] = grasp_maps(&rects, size, info.decode.width_scale);
     let aux = match aux {
         Some(AuxTask::Depth) => sample.depth.as_ref().map(|d| {
             let mut a = Vec::new();
-            resample_planar(t, d, sample.width, sample.height, 1, size, &mut a, |v| v).expect("loader checked the depth size");
+            resample_planar(t, d, sample.width, sample.height, 1, size, &mut a, |v| v)
+                .expect("loader checked the depth size");
             let (lo, hi) = a.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
             let range = (hi - lo).max(1e-6);
             a.iter_mut().for_each(|v| *v = (*v - lo) / range);
@@ -87,7 +94,8 @@ pub fn prepare(sample: &Sample, t: &ImageTransform, info: &ModelInfo, aux: Optio
         }),
         Some(AuxTask::Mask) => sample.mask.as_ref().map(|m| {
             let mut a = Vec::new();
-            resample_planar(t, m, sample.width, sample.height, 1, size, &mut a, |v| v).expect("loader checked the mask size");
+            resample_planar(t, m, sample.width, sample.height, 1, size, &mut a, |v| v)
+                .expect("loader checked the mask size");
             a
         }),
         None => None,

@@ -4,6 +4,7 @@
 //! MTG-CNN built from the architecture data of `grasp-models` ([`net`]) so the trained net and the
 //! exported ONNX cannot drift, the plain and positional losses ([`loss`]), training with
 //! validation and export ([`fit`]), cross-validation for Table I ([`cv`]) and plots ([`report`]).
+#![warn(missing_docs)]
 
 pub mod augment;
 pub mod cv;

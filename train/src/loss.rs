@@ -6,9 +6,12 @@
 use crate::net::Outputs;
 use tch::{Kind, Reduction, Tensor};
 
+/// The paper's two losses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossKind {
+    /// Eq. 2: MSE of every output over every pixel.
     Plain,
+    /// Eq. 3: angle and width errors weighted by the ground-truth Q.
     Positional,
 }
 
@@ -16,23 +19,37 @@ grasp_models::named_enum!(LossKind, "loss", LossKind::Plain => "plain", LossKind
 
 /// Targets of a batch, each `[N, 1, S, S]`; `aux_present` is `[N]` with 1 where `aux` is real.
 pub struct Targets {
+    /// Grasp quality.
     pub q: Tensor,
+    /// cos 2Φ.
     pub cos: Tensor,
+    /// sin 2Φ.
     pub sin: Tensor,
+    /// Width.
     pub width: Tensor,
+    /// Auxiliary target (zeros where absent).
     pub aux: Tensor,
+    /// 1 per sample that has an auxiliary target, else 0.
     pub aux_present: Tensor,
 }
 
+/// The loss of a batch and its terms.
 pub struct LossParts {
+    /// What is minimised.
     pub total: Tensor,
+    /// Q term.
     pub q: f64,
+    /// cos term.
     pub cos: f64,
+    /// sin term.
     pub sin: f64,
+    /// Width term.
     pub width: f64,
+    /// Auxiliary term.
     pub aux: f64,
 }
 
+/// The loss of `out` against `t`.
 pub fn loss(kind: LossKind, out: &Outputs, t: &Targets) -> LossParts {
     let mse = |p: &Tensor, g: &Tensor| p.mse_loss(g, Reduction::Mean);
     let weighted = |p: &Tensor, g: &Tensor| match kind {
@@ -83,7 +100,9 @@ mod tests {
         let (out, tg) = case(None);
         let l = loss(LossKind::Plain, &out, &tg);
         // q: (0 + 1 + 0 + 0)/4 = 0.25; cos: 4 × 0.25 / 4 = 0.25; sin 0; width: (0.04+0.04+0.16+0.16)/4 = 0.1.
-        assert!((l.q - 0.25).abs() < 1e-6 && (l.cos - 0.25).abs() < 1e-6 && l.sin == 0.0 && (l.width - 0.1).abs() < 1e-6);
+        assert!(
+            (l.q - 0.25).abs() < 1e-6 && (l.cos - 0.25).abs() < 1e-6 && l.sin == 0.0 && (l.width - 0.1).abs() < 1e-6
+        );
         assert!((l.total.double_value(&[]) - 0.6).abs() < 1e-6);
     }
 
@@ -101,8 +120,21 @@ mod tests {
         // Two samples; only the first has an aux target. Its error is 0.5² = 0.25; the second's
         // (huge) error must not count.
         let mk = |v: &[f32]| Tensor::from_slice(v).reshape([2, 1, 2, 2]);
-        let out = Outputs { q: mk(&[0.; 8]), cos: mk(&[0.; 8]), sin: mk(&[0.; 8]), width: mk(&[0.; 8]), aux: Some(mk(&[0.5, 0.5, 0.5, 0.5, 9., 9., 9., 9.])) };
-        let tg = Targets { q: mk(&[0.; 8]), cos: mk(&[0.; 8]), sin: mk(&[0.; 8]), width: mk(&[0.; 8]), aux: mk(&[1.; 8]), aux_present: Tensor::from_slice(&[1f32, 0.]) };
+        let out = Outputs {
+            q: mk(&[0.; 8]),
+            cos: mk(&[0.; 8]),
+            sin: mk(&[0.; 8]),
+            width: mk(&[0.; 8]),
+            aux: Some(mk(&[0.5, 0.5, 0.5, 0.5, 9., 9., 9., 9.])),
+        };
+        let tg = Targets {
+            q: mk(&[0.; 8]),
+            cos: mk(&[0.; 8]),
+            sin: mk(&[0.; 8]),
+            width: mk(&[0.; 8]),
+            aux: mk(&[1.; 8]),
+            aux_present: Tensor::from_slice(&[1f32, 0.]),
+        };
         let l = loss(LossKind::Plain, &out, &tg);
         assert!((l.aux - 0.25).abs() < 1e-6, "{}", l.aux);
         let tg = Targets { aux_present: Tensor::from_slice(&[0f32, 0.]), ..tg };

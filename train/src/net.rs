@@ -9,14 +9,21 @@ use tch::{Device, Tensor};
 
 /// The maps one forward pass produces, each `[N, 1, S, S]`.
 pub struct Outputs {
+    /// Grasp quality.
     pub q: Tensor,
+    /// cos 2Φ.
     pub cos: Tensor,
+    /// sin 2Φ.
     pub sin: Tensor,
+    /// Width.
     pub width: Tensor,
+    /// Auxiliary output (MTG-CNN).
     pub aux: Option<Tensor>,
 }
 
+/// An [`Architecture`] as libtorch modules.
 pub struct GraspNet {
+    /// What it was built from.
     pub arch: Architecture,
     shared: Vec<Step>,
     grasp: (Vec<Step>, Vec<nn::Conv2D>),
@@ -93,6 +100,7 @@ impl GraspNet {
         }
     }
 
+    /// Runs a batch `[n, 3, S, S]`.
     pub fn forward(&self, x: &Tensor) -> Outputs {
         let features = run(&self.shared, x.shallow_clone());
         let g = run(&self.grasp.0, features.shallow_clone());

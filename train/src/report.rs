@@ -19,7 +19,9 @@ fn font_available() -> bool {
         ];
         for p in CANDIDATES {
             if let Ok(bytes) = std::fs::read(p) {
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice())).is_ok() {
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
+                    .is_ok()
+                {
                     return true;
                 }
             }
@@ -55,11 +57,17 @@ pub fn plot_success(path: &Path, title: &str, series: &[(String, Vec<(usize, f64
             let colour = Palette99::pick(i).to_rgba();
             let s = chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
             if labels {
-                s.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+                s.label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
             }
         }
         if labels && !series.is_empty() {
-            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw()?;
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::LowerRight)
+                .draw()?;
         }
         root.present()?;
     }
@@ -76,7 +84,14 @@ fn polygon(r: &GraspRect) -> Vec<Point<f32>> {
 
 /// The model's view with ground truth (green), the predicted grasp (red: jaws thick), and the
 /// smoothed Q heat-map beside it. `view` is planar RGB in [0, 255] (`3 × size × size`).
-pub fn annotate(path: &Path, view_rgb: &[f32], size: usize, q: &[f32], ground_truth: &[GraspRect], predicted: Option<&GraspRect>) -> anyhow::Result<()> {
+pub fn annotate(
+    path: &Path,
+    view_rgb: &[f32],
+    size: usize,
+    q: &[f32],
+    ground_truth: &[GraspRect],
+    predicted: Option<&GraspRect>,
+) -> anyhow::Result<()> {
     let s = size as u32;
     let mut img = RgbImage::new(2 * s, s);
     let plane = size * size;
@@ -119,7 +134,8 @@ mod tests {
     fn plot_and_annotation_files_are_images() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("plot.png");
-        plot_success(&p, "t", &[("a".into(), vec![(1, 10.0), (2, 40.0)]), ("b".into(), vec![(1, 20.0), (2, 30.0)])]).unwrap();
+        plot_success(&p, "t", &[("a".into(), vec![(1, 10.0), (2, 40.0)]), ("b".into(), vec![(1, 20.0), (2, 30.0)])])
+            .unwrap();
         let img = image::open(&p).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (900, 560));
         assert!(img.pixels().any(|px| px.0 != [255, 255, 255]), "something was drawn");
@@ -127,7 +143,15 @@ mod tests {
         let view = vec![128.0; 3 * 32 * 32];
         let q: Vec<f32> = (0..1024).map(|i| i as f32).collect();
         let gt = [GraspRect { cx: 16.0, cy: 16.0, angle: 0.3, length: 12.0, jaw: 6.0 }];
-        annotate(&a, &view, 32, &q, &gt, Some(&GraspRect::from_grasp(&Grasp { x: 10.0, y: 10.0, angle: 0.0, width: 8.0, quality: 1.0 }))).unwrap();
+        annotate(
+            &a,
+            &view,
+            32,
+            &q,
+            &gt,
+            Some(&GraspRect::from_grasp(&Grasp { x: 10.0, y: 10.0, angle: 0.0, width: 8.0, quality: 1.0 })),
+        )
+        .unwrap();
         let img = image::open(&a).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (64, 32));
         assert!(img.pixels().any(|px| px.0 == [0, 200, 0]) && img.pixels().any(|px| px.0 == [230, 0, 0]));

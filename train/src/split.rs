@@ -8,20 +8,28 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 
+/// Cross-validation folds.
 pub const FOLDS: usize = 5;
 
+/// How samples are assigned to folds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SplitMode {
+    /// By object: no object in both training and evaluation.
     Object,
+    /// By image.
     Image,
 }
 
 grasp_models::named_enum!(SplitMode, "split", SplitMode::Object => "object", SplitMode::Image => "image");
 
+/// Sample indices of one fold.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Split {
+    /// Training samples.
     pub train: Vec<usize>,
+    /// Validation samples.
     pub val: Vec<usize>,
+    /// Test samples.
     pub test: Vec<usize>,
 }
 
@@ -68,7 +76,14 @@ mod tests {
 
     fn refs(objects: usize, views: usize) -> Vec<SampleRef> {
         (0..objects * views)
-            .map(|i| SampleRef { kind: DatasetKind::Jacquard, rgb: format!("{i}.png").into(), grasps: "g".into(), depth: None, mask: None, object_id: format!("obj{}", i / views) })
+            .map(|i| SampleRef {
+                kind: DatasetKind::Jacquard,
+                rgb: format!("{i}.png").into(),
+                grasps: "g".into(),
+                depth: None,
+                mask: None,
+                object_id: format!("obj{}", i / views),
+            })
             .collect()
     }
 
@@ -81,7 +96,11 @@ mod tests {
             assert_eq!(s.train.len() + s.val.len() + s.test.len(), 400);
             assert_eq!((s.train.len(), s.val.len(), s.test.len()), (320, 40, 40));
             let objs = |v: &[usize]| v.iter().map(|&i| r[i].object_id.clone()).collect::<HashSet<_>>();
-            assert!(objs(&s.train).is_disjoint(&objs(&s.val)) && objs(&s.train).is_disjoint(&objs(&s.test)) && objs(&s.val).is_disjoint(&objs(&s.test)));
+            assert!(
+                objs(&s.train).is_disjoint(&objs(&s.val))
+                    && objs(&s.train).is_disjoint(&objs(&s.test))
+                    && objs(&s.val).is_disjoint(&objs(&s.test))
+            );
             for &i in s.val.iter().chain(&s.test) {
                 assert!(tested.insert(i), "each sample is held out in exactly one fold");
             }

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
 use std::path::Path;
 
+/// Height of the synthetic camera above the table, m.
 pub const CAMERA_HEIGHT_M: f32 = 1.0;
 /// Views rendered per object.
 pub const VIEWS_PER_OBJECT: usize = 2;
@@ -39,21 +40,35 @@ struct Object {
 
 /// One rendered scene.
 pub struct Scene {
+    /// Side, pixels.
     pub size: usize,
+    /// Packed RGB8.
     pub rgb: Vec<u8>,
+    /// Perfect depth, m from the camera.
     pub depth: Vec<f32>,
+    /// Object mask (255 on objects).
     pub mask: Vec<u8>,
+    /// Antipodal grasps.
     pub grasps: Vec<GraspRect>,
 }
 
 fn random_object(rng: &mut ChaCha8Rng, size: f64) -> Object {
     let long = rng.gen_range(0.12..0.24) * size;
     let short = rng.gen_range(0.04..0.10) * size;
-    let shape = if rng.gen_bool(0.5) { Shape::Box { a: long, b: short } } else { Shape::Ellipse { a: long, b: short.max(0.05 * size) } };
+    let shape = if rng.gen_bool(0.5) {
+        Shape::Box { a: long, b: short }
+    } else {
+        Shape::Ellipse { a: long, b: short.max(0.05 * size) }
+    };
     let hue = rng.gen_range(0.0..6.0);
     let (c, x) = (rng.gen_range(0.55..0.95), rng.gen_range(0.05..0.5));
     let sector = [[c, x, 0.1], [x, c, 0.1], [0.1, c, x], [0.1, x, c], [x, 0.1, c], [c, 0.1, x]];
-    Object { shape, height_m: rng.gen_range(0.02..0.10), albedo: sector[hue as usize % 6], stripes: if rng.gen_bool(0.4) { rng.gen_range(6.0..16.0) } else { 0.0 } }
+    Object {
+        shape,
+        height_m: rng.gen_range(0.02..0.10),
+        albedo: sector[hue as usize % 6],
+        stripes: if rng.gen_bool(0.4) { rng.gen_range(6.0..16.0) } else { 0.0 },
+    }
 }
 
 /// Height (m) of the object at local coordinates (along its axis u, across v); None outside.
@@ -65,7 +80,7 @@ fn height_at(o: &Object, u: f64, v: f64) -> Option<f64> {
                 return None;
             }
             // A 2 px bevel so the edges shade.
-            Some(o.height_m * (du.min(dv) / 2.0).min(1.0).max(0.6))
+            Some(o.height_m * (du.min(dv) / 2.0).clamp(0.6, 1.0))
         }
         Shape::Ellipse { a, b } => {
             let r2 = (u / a).powi(2) + (v / b).powi(2);
@@ -123,8 +138,8 @@ fn render(o: &Object, size: usize, cx: f64, cy: f64, phi: f64, background: [f64;
         }
     }
     let light = {
-        let l = [-0.45, -0.55, 0.70];
-        let norm = (l[0] * l[0] + l[1] * l[1] + l[2] * l[2] as f64).sqrt();
+        let l: [f64; 3] = [-0.45, -0.55, 0.70];
+        let norm = (l[0] * l[0] + l[1] * l[1] + l[2] * l[2]).sqrt();
         [l[0] / norm, l[1] / norm, l[2] / norm]
     };
     // Height gradient gain: metres → a slope comparable to pixels.
@@ -179,7 +194,8 @@ pub fn scene(seed: u64, index: usize, size: usize) -> Scene {
     let object = random_object(&mut obj_rng, sz);
     let grey = obj_rng.gen_range(0.75..0.95);
     let background = [grey, grey * obj_rng.gen_range(0.95..1.0), grey * obj_rng.gen_range(0.93..1.0)];
-    let mut view_rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1) ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut view_rng =
+        ChaCha8Rng::seed_from_u64(seed.wrapping_add(1) ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let cx = sz / 2.0 + view_rng.gen_range(-0.12..0.12) * sz;
     let cy = sz / 2.0 + view_rng.gen_range(-0.12..0.12) * sz;
     let phi = view_rng.gen_range(-PI..PI);
@@ -191,7 +207,13 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
 }
 
 /// Writes `count` scenes under `out` in the Jacquard layout: `<object>/<view>_<object>_RGB.png` …
-pub fn write_dataset(out: &Path, count: usize, seed: u64, size: usize, mut progress: impl FnMut(usize)) -> Result<(), DatasetError> {
+pub fn write_dataset(
+    out: &Path,
+    count: usize,
+    seed: u64,
+    size: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<(), DatasetError> {
     for index in 0..count {
         let s = scene(seed, index, size);
         let object = format!("synth{seed}o{:06}", index / VIEWS_PER_OBJECT);
@@ -201,15 +223,28 @@ pub fn write_dataset(out: &Path, count: usize, seed: u64, size: usize, mut progr
         let p = |suffix: &str| stem.with_file_name(format!("{}{suffix}", stem.file_name().unwrap().to_string_lossy()));
         let (w, h) = (size as u32, size as u32);
         let rgb_path = p("_RGB.png");
-        image::RgbImage::from_raw(w, h, s.rgb).expect("buffer size").save(&rgb_path).map_err(|e| write_err(&rgb_path, e))?;
+        image::RgbImage::from_raw(w, h, s.rgb)
+            .expect("buffer size")
+            .save(&rgb_path)
+            .map_err(|e| write_err(&rgb_path, e))?;
         let mask_path = p("_mask.png");
-        image::GrayImage::from_raw(w, h, s.mask).expect("buffer size").save(&mask_path).map_err(|e| write_err(&mask_path, e))?;
+        image::GrayImage::from_raw(w, h, s.mask)
+            .expect("buffer size")
+            .save(&mask_path)
+            .map_err(|e| write_err(&mask_path, e))?;
         let depth_path = p("_perfect_depth.tiff");
         let file = std::fs::File::create(&depth_path).map_err(|e| write_err(&depth_path, e))?;
-        let mut enc = tiff::encoder::TiffEncoder::new(std::io::BufWriter::new(file)).map_err(|e| write_err(&depth_path, e))?.with_compression(tiff::encoder::Compression::Lzw);
-        enc.write_image::<tiff::encoder::colortype::Gray32Float>(w, h, &s.depth).map_err(|e| write_err(&depth_path, e))?;
+        let mut enc = tiff::encoder::TiffEncoder::new(std::io::BufWriter::new(file))
+            .map_err(|e| write_err(&depth_path, e))?
+            .with_compression(tiff::encoder::Compression::Lzw);
+        enc.write_image::<tiff::encoder::colortype::Gray32Float>(w, h, &s.depth)
+            .map_err(|e| write_err(&depth_path, e))?;
         let grasps_path = p("_grasps.txt");
-        let text: String = s.grasps.iter().map(|g| format!("{:.2};{:.2};{:.3};{:.2};{:.2}\n", g.cx, g.cy, -g.angle.to_degrees(), g.length, g.jaw)).collect();
+        let text: String = s
+            .grasps
+            .iter()
+            .map(|g| format!("{:.2};{:.2};{:.3};{:.2};{:.2}\n", g.cx, g.cy, -g.angle.to_degrees(), g.length, g.jaw))
+            .collect();
         std::fs::write(&grasps_path, text).map_err(|e| write_err(&grasps_path, e))?;
         progress(index + 1);
     }
@@ -236,7 +271,10 @@ mod tests {
                 // object; the centre lies on the object.
                 let mid = |k: f64| {
                     let (ux, uy) = (g.angle.cos(), -g.angle.sin());
-                    ((g.cx + k * ux * g.length / 2.0).round() as usize, (g.cy + k * uy * g.length / 2.0).round() as usize)
+                    (
+                        (g.cx + k * ux * g.length / 2.0).round() as usize,
+                        (g.cy + k * uy * g.length / 2.0).round() as usize,
+                    )
                 };
                 for k in [-1.0, 1.0] {
                     let (x, y) = mid(k);

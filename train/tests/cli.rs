@@ -10,13 +10,28 @@ fn grasp_train(args: &[&str]) -> Output {
 }
 
 fn ok(o: Output) -> String {
-    assert!(o.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
 fn synth(dir: &Path, count: usize) -> String {
     let out = dir.join("synth");
-    ok(grasp_train(&["synth", "--out", out.to_str().unwrap(), "--count", &count.to_string(), "--seed", "2", "--size", "64"]));
+    ok(grasp_train(&[
+        "synth",
+        "--out",
+        out.to_str().unwrap(),
+        "--count",
+        &count.to_string(),
+        "--seed",
+        "2",
+        "--size",
+        "64",
+    ]));
     format!("jacquard:{}", out.display())
 }
 
@@ -26,7 +41,27 @@ fn fit_resume_eval() {
     let data = synth(d.path(), 30);
     let run = d.path().join("run");
     let fit = |epochs: &str, resume: bool| {
-        let mut a = vec!["fit", "--dataset", &data, "--arch", "mtgcnn", "--aux", "depth", "--loss", "positional", "--epochs", epochs, "--input-size", "64", "--batch-size", "4", "--out", run.to_str().unwrap(), "--threads", "1"];
+        let mut a = vec![
+            "fit",
+            "--dataset",
+            &data,
+            "--arch",
+            "mtgcnn",
+            "--aux",
+            "depth",
+            "--loss",
+            "positional",
+            "--epochs",
+            epochs,
+            "--input-size",
+            "64",
+            "--batch-size",
+            "4",
+            "--out",
+            run.to_str().unwrap(),
+            "--threads",
+            "1",
+        ];
         if resume {
             a.push("--resume");
         }
@@ -39,7 +74,10 @@ fn fit_resume_eval() {
     }
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
-    assert!(csv.lines().nth(1).unwrap().split(',').nth(7).unwrap() == "1.000", "every synthetic sample has depth: {csv}");
+    assert!(
+        csv.lines().nth(1).unwrap().split(',').nth(7).unwrap() == "1.000",
+        "every synthetic sample has depth: {csv}"
+    );
     fit("3", true);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "resume continues at epoch 3: {csv}");
@@ -60,11 +98,32 @@ fn fit_resume_eval() {
     assert_eq!(prov["epochs_done"], 3);
     assert_eq!(prov["test_samples"], 2);
 
-    let out = ok(grasp_train(&["eval", "--model", run.join("model.onnx").to_str().unwrap(), "--dataset", &data, "--split", "test", "--backend", "tract"]));
+    let out = ok(grasp_train(&[
+        "eval",
+        "--model",
+        run.join("model.onnx").to_str().unwrap(),
+        "--dataset",
+        &data,
+        "--split",
+        "test",
+        "--backend",
+        "tract",
+    ]));
     let last = out.lines().last().unwrap();
     assert!(last.starts_with("success: ") && last.ends_with("/2)"), "{out}");
     let ann = d.path().join("ann");
-    let out = ok(grasp_train(&["eval", "--model", run.join("model.onnx").to_str().unwrap(), "--dataset", &data, "--split", "val", "--json", "--annotate", ann.to_str().unwrap()]));
+    let out = ok(grasp_train(&[
+        "eval",
+        "--model",
+        run.join("model.onnx").to_str().unwrap(),
+        "--dataset",
+        &data,
+        "--split",
+        "val",
+        "--json",
+        "--annotate",
+        ann.to_str().unwrap(),
+    ]));
     let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     // 15 objects in 5 groups: the held-out 3 objects split 2 (validation, 4 images) / 1 (test, 2).
     assert_eq!(lines.len(), 5, "4 images + summary: {out}");
@@ -77,7 +136,23 @@ fn cv_runs_at_toy_scale() {
     let d = tempfile::tempdir().unwrap();
     let data = synth(d.path(), 20);
     let out = d.path().join("cv");
-    let table = ok(grasp_train(&["cv", "--dataset", &data, "--epochs", "1", "--input-size", "32", "--folds", "2", "--batch-size", "8", "--out", out.to_str().unwrap(), "--threads", "1"]));
+    let table = ok(grasp_train(&[
+        "cv",
+        "--dataset",
+        &data,
+        "--epochs",
+        "1",
+        "--input-size",
+        "32",
+        "--folds",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "1",
+    ]));
     assert_eq!(table.lines().filter(|l| l.starts_with("| GG-CNN") || l.starts_with("| MTG-CNN")).count(), 6, "{table}");
     assert!(table.contains("| MTG-CNN_p | Depth | positional |"));
     assert!(out.join("table.md").exists() && out.join("fig6_val_success.png").exists() && out.join("cv.json").exists());
@@ -88,7 +163,13 @@ fn bad_inputs_are_named() {
     let d = tempfile::tempdir().unwrap();
     let empty = d.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let o = grasp_train(&["fit", "--dataset", &format!("cornell:{}", empty.display()), "--out", d.path().join("r").to_str().unwrap()]);
+    let o = grasp_train(&[
+        "fit",
+        "--dataset",
+        &format!("cornell:{}", empty.display()),
+        "--out",
+        d.path().join("r").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no usable samples"), "{}", String::from_utf8_lossy(&o.stderr));
 
@@ -101,11 +182,27 @@ fn bad_inputs_are_named() {
     std::fs::write(c.join("pcd0002_1cpos.txt"), "1 2\n3 4\n5 six\n7 8\n").unwrap();
     let model = d.path().join("m.onnx");
     ok(grasp_train(&["init", "--input-size", "32", "--out", model.to_str().unwrap()]));
-    let o = grasp_train(&["eval", "--model", model.to_str().unwrap(), "--dataset", &format!("cornell:{}", c.display()), "--backend", "tract"]);
+    let o = grasp_train(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        &format!("cornell:{}", c.display()),
+        "--backend",
+        "tract",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("pcd0001_1r.png") && err.contains("cannot decode image"), "{err}");
     std::fs::remove_file(c.join("pcd0001_1r.png")).unwrap();
-    let o = grasp_train(&["eval", "--model", model.to_str().unwrap(), "--dataset", &format!("cornell:{}", c.display()), "--backend", "tract"]);
+    let o = grasp_train(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        &format!("cornell:{}", c.display()),
+        "--backend",
+        "tract",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("pcd0002_1cpos.txt:3"), "{err}");
 }
@@ -115,7 +212,21 @@ fn a_diverging_run_stops_with_a_message() {
     let d = tempfile::tempdir().unwrap();
     let data = synth(d.path(), 20);
     let run = d.path().join("run");
-    let o = grasp_train(&["fit", "--dataset", &data, "--epochs", "3", "--input-size", "32", "--learning-rate", "1e30", "--out", run.to_str().unwrap(), "--threads", "1"]);
+    let o = grasp_train(&[
+        "fit",
+        "--dataset",
+        &data,
+        "--epochs",
+        "3",
+        "--input-size",
+        "32",
+        "--learning-rate",
+        "1e30",
+        "--out",
+        run.to_str().unwrap(),
+        "--threads",
+        "1",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "a learning rate of 1e30 must diverge");
     assert!(err.contains("the loss became") && err.contains("last good checkpoint"), "{err}");

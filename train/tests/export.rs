@@ -17,13 +17,18 @@ fn tch_forward_equals_tract_on_the_exported_file() {
         let vs = tch::nn::VarStore::new(Device::Cpu);
         let net = GraspNet::new(&vs, &arch);
         let info = ModelInfo::new(arch.kind, arch.aux_task(), size);
-        let file = GraspModelFile::from_bytes(&export(&arch, &named_weights(&vs).unwrap(), &info, &grasp_models::onnx::ExportOptions::with_aux(true)).unwrap()).unwrap();
+        let file = GraspModelFile::from_bytes(
+            &export(&arch, &named_weights(&vs).unwrap(), &info, &grasp_models::onnx::ExportOptions::with_aux(true))
+                .unwrap(),
+        )
+        .unwrap();
         let x = Tensor::rand([1, 3, size as i64, size as i64], (Kind::Float, Device::Cpu)) - 0.5;
         let out = tch::no_grad(|| net.forward(&x));
         let input = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
         let mut maps = GraspMaps::zeros(size, true);
         load_backend(BackendKind::Tract, &file, &BackendOptions::default()).unwrap().infer(&input, &mut maps).unwrap();
-        let mut pairs = vec![(&out.q, &maps.q), (&out.cos, &maps.cos), (&out.sin, &maps.sin), (&out.width, &maps.width)];
+        let mut pairs =
+            vec![(&out.q, &maps.q), (&out.cos, &maps.cos), (&out.sin, &maps.sin), (&out.width, &maps.width)];
         if let Some(a) = &out.aux {
             pairs.push((a, maps.aux.as_ref().unwrap()));
         }

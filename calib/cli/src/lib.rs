@@ -1,16 +1,17 @@
 //! The calibration wizard behind `grasp-calib`: moves (or asks the operator to jog) the arm over
 //! poses, finds the gripper's marker in a camera frame at each, solves the camera from the
 //! pixel ↔ robot pairs, draws a verification image and decides whether the fit is good enough to
-//! save. Devices are the edge crate's ([`grasp_edge::frames::FrameSource`], [`grasp_edge::arm::Arm`]);
+//! save. Devices are the robot's own drivers from `grasp-devices` ([`grasp_devices::camera::FrameSource`], [`grasp_devices::arm::Arm`]);
 //! [`synthetic`] is a camera that renders the marker where a simulated arm holds it, for tests and
 //! `--simulate`.
+#![warn(missing_docs)]
 
 pub mod synthetic;
 
 use grasp_calib::marker::{self, MarkerSpec};
 use grasp_calib::{solve_full, CameraModel, Correspondence, Solution};
-use grasp_edge::arm::{Arm, ArmPose};
-use grasp_edge::frames::{Frame, FrameSource};
+use grasp_devices::arm::{Arm, ArmError, ArmPose};
+use grasp_devices::camera::{Frame, FrameError, FrameSource};
 use nalgebra::Point3;
 use std::time::Duration;
 
@@ -23,11 +24,14 @@ pub enum WizardMode {
     Manual,
 }
 
+/// What the wizard does: where it moves, what it looks for, when a fit is good.
 #[derive(Debug, Clone)]
 pub struct WizardSettings {
+    /// Automatic grid or manual jogging.
     pub mode: WizardMode,
     /// The box the auto mode may move the tool point in, mm (robot frame).
     pub box_min: [f64; 3],
+    /// The box's upper corner (its lower is `box_min`).
     pub box_max: [f64; 3],
     /// Grid points per axis in x and y, per height.
     pub grid: (usize, usize),
@@ -35,12 +39,15 @@ pub struct WizardSettings {
     pub heights: Vec<f64>,
     /// Marker centre relative to the tool point, in the tool frame (mm; rotates with yaw).
     pub marker_offset: [f64; 3],
+    /// The marker's colour and size limits.
     pub marker: MarkerSpec,
+    /// Height of the table in the robot frame, mm.
     pub table_z: f64,
     /// Fits with a larger RMS reprojection error (px) are not saved without `force`.
     pub max_rms_px: f64,
     /// Manual mode: points to collect.
     pub manual_points: usize,
+    /// Longest wait for one arm motion.
     pub motion_timeout: Duration,
     /// Frames to skip after a motion (camera latency, arm settling).
     pub settle_frames: usize,
@@ -48,6 +55,7 @@ pub struct WizardSettings {
 
 /// The operator's side of the wizard (a terminal, or a script in tests).
 pub trait Operator {
+    /// Shows a line to the operator.
     fn say(&mut self, text: &str);
     /// Asks a yes/no question.
     fn confirm(&mut self, question: &str) -> bool;
@@ -55,16 +63,34 @@ pub trait Operator {
     fn jogged(&mut self, point: usize, of: usize) -> bool;
 }
 
+/// Why the wizard stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WizardError {
-    #[error("camera check failed: {0}")]
-    Camera(String),
+    /// The camera gave no frame.
+    #[error("camera check failed: no frame from {camera}: {source}")]
+    Camera {
+        /// The camera, as it describes itself.
+        camera: String,
+        /// The last capture error.
+        source: FrameError,
+    },
+    /// The arm did not answer or refused.
     #[error("arm check failed: {0}")]
-    Arm(String),
+    Arm(#[from] ArmError),
+    /// Too few markers were found to solve.
     #[error("only {got} usable points (need at least {need}); {advice}")]
-    TooFewPoints { got: usize, need: usize, advice: String },
+    TooFewPoints {
+        /// Points found.
+        got: usize,
+        /// Points needed.
+        need: usize,
+        /// What to change.
+        advice: String,
+    },
+    /// The solver refused the points.
     #[error("solve failed: {0}")]
     Solve(#[from] grasp_calib::SolveError),
+    /// Fewer than two heights for the full solve.
     #[error("{0} heights given; the full solve needs at least two different heights")]
     Heights(usize),
 }
@@ -72,34 +98,50 @@ pub enum WizardError {
 /// One collected point.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
+    /// Pixel ↔ robot point.
     pub pair: Correspondence,
+    /// The marker's radius, pixels.
     pub radius_px: f64,
 }
 
 /// What a wizard run produced.
 #[derive(Debug)]
 pub struct WizardResult {
+    /// The points collected.
     pub samples: Vec<Sample>,
     /// Poses where the marker was not found, with the reason.
     pub misses: Vec<(ArmPose, String)>,
+    /// The solved camera and its errors.
     pub solution: Solution,
     /// Whether the fit passed `max_rms_px`.
     pub good: bool,
     /// Whether the file should be written (a good fit, or the operator insisted).
     pub save: bool,
+    /// The last frame seen (for the verification image).
     pub last_frame: Frame,
 }
 
 /// The auto mode's poses: a serpentine grid at each height (yaw 0).
 pub fn grid_poses(s: &WizardSettings) -> Vec<ArmPose> {
     let (nx, ny) = s.grid;
-    let lerp = |a: f64, b: f64, i: usize, n: usize| if n <= 1 { (a + b) / 2.0 } else { a + (b - a) * i as f64 / (n - 1) as f64 };
+    let lerp = |a: f64, b: f64, i: usize, n: usize| {
+        if n <= 1 {
+            (a + b) / 2.0
+        } else {
+            a + (b - a) * i as f64 / (n - 1) as f64
+        }
+    };
     let mut out = Vec::new();
     for &z in &s.heights {
         for j in 0..ny {
             for k in 0..nx {
                 let i = if j % 2 == 0 { k } else { nx - 1 - k };
-                out.push(ArmPose { x: lerp(s.box_min[0], s.box_max[0], i, nx), y: lerp(s.box_min[1], s.box_max[1], j, ny), z, yaw: 0.0 });
+                out.push(ArmPose {
+                    x: lerp(s.box_min[0], s.box_max[0], i, nx),
+                    y: lerp(s.box_min[1], s.box_max[1], j, ny),
+                    z,
+                    yaw: 0.0,
+                });
             }
         }
     }
@@ -112,10 +154,11 @@ pub fn marker_position(pose: &ArmPose, offset: [f64; 3]) -> Point3<f64> {
     Point3::new(pose.x + c * offset[0] - s * offset[1], pose.y + s * offset[0] + c * offset[1], pose.z + offset[2])
 }
 
-fn grab(camera: &mut dyn FrameSource, frame: &mut Frame, skip: usize) -> Result<(), String> {
-    let mut last_err = String::new();
+fn grab(camera: &mut dyn FrameSource, frame: &mut Frame, skip: usize) -> Result<(), WizardError> {
     let mut got = 0;
-    for _ in 0..(skip + 1) * 4 {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
         match camera.next_frame(frame, Duration::from_secs(2)) {
             Ok(()) => {
                 got += 1;
@@ -123,15 +166,23 @@ fn grab(camera: &mut dyn FrameSource, frame: &mut Frame, skip: usize) -> Result<
                     return Ok(());
                 }
             }
-            Err(e) => last_err = e.to_string(),
+            Err(source) if attempts >= (skip + 1) * 4 => {
+                return Err(WizardError::Camera { camera: camera.describe(), source })
+            }
+            Err(_) => {}
         }
     }
-    Err(format!("no frame from {}: {last_err}", camera.describe()))
 }
 
 /// Grabs a settled frame at `pose` and finds the marker in it.
-fn observe(s: &WizardSettings, pose: ArmPose, camera: &mut dyn FrameSource, frame: &mut Frame, op: &mut dyn Operator) -> Result<Sample, String> {
-    grab(camera, frame, s.settle_frames)?;
+fn observe(
+    s: &WizardSettings,
+    pose: ArmPose,
+    camera: &mut dyn FrameSource,
+    frame: &mut Frame,
+    op: &mut dyn Operator,
+) -> Result<Sample, String> {
+    grab(camera, frame, s.settle_frames).map_err(|e| e.to_string())?;
     match marker::detect(&frame.rgb, frame.width, frame.height, &s.marker) {
         Ok(d) => {
             let p = marker_position(&pose, s.marker_offset);
@@ -146,14 +197,19 @@ fn observe(s: &WizardSettings, pose: ArmPose, camera: &mut dyn FrameSource, fram
 }
 
 /// Runs the wizard: check devices, collect, solve, judge.
-pub fn run_wizard(s: &WizardSettings, camera: &mut dyn FrameSource, arm: &mut dyn Arm, op: &mut dyn Operator) -> Result<WizardResult, WizardError> {
+pub fn run_wizard(
+    s: &WizardSettings,
+    camera: &mut dyn FrameSource,
+    arm: &mut dyn Arm,
+    op: &mut dyn Operator,
+) -> Result<WizardResult, WizardError> {
     let mut frame = Frame::default();
     op.say(&format!("1/4 camera: {}", camera.describe()));
-    grab(camera, &mut frame, 0).map_err(WizardError::Camera)?;
+    grab(camera, &mut frame, 0)?;
     op.say(&format!("    ok, {}x{} frames", frame.width, frame.height));
     op.say(&format!("2/4 arm: {}", arm.describe()));
-    arm.start_session().map_err(|e| WizardError::Arm(e.to_string()))?;
-    let (pose, _) = arm.position().map_err(|e| WizardError::Arm(e.to_string()))?;
+    arm.start_session()?;
+    let (pose, _) = arm.position()?;
     op.say(&format!("    ok, tool at ({:.1}, {:.1}, {:.1}) mm", pose.x, pose.y, pose.z));
 
     let mut samples = Vec::new();
@@ -167,7 +223,13 @@ pub fn run_wizard(s: &WizardSettings, camera: &mut dyn FrameSource, arm: &mut dy
                 return Err(WizardError::Heights(heights.len()));
             }
             let poses = grid_poses(s);
-            op.say(&format!("3/4 collecting: {} poses ({}x{} grid at heights {:?} mm) inside the safe box", poses.len(), s.grid.0, s.grid.1, s.heights));
+            op.say(&format!(
+                "3/4 collecting: {} poses ({}x{} grid at heights {:?} mm) inside the safe box",
+                poses.len(),
+                s.grid.0,
+                s.grid.1,
+                s.heights
+            ));
             for (i, p) in poses.iter().enumerate() {
                 op.say(&format!("  pose {}/{}", i + 1, poses.len()));
                 let moved = arm.move_to(*p).and_then(|id| arm.wait_done(id, s.motion_timeout));
@@ -200,22 +262,42 @@ pub fn run_wizard(s: &WizardSettings, camera: &mut dyn FrameSource, arm: &mut dy
     }
     let need = grasp_calib::solve::MIN_POINTS_FULL;
     if samples.len() < need {
-        return Err(WizardError::TooFewPoints { got: samples.len(), need, advice: "make sure the marker is in view over the whole box (see the misses above), or enlarge the grid".into() });
+        return Err(WizardError::TooFewPoints {
+            got: samples.len(),
+            need,
+            advice: "make sure the marker is in view over the whole box (see the misses above), or enlarge the grid"
+                .into(),
+        });
     }
     op.say(&format!("4/4 solving from {} points ({} poses without a marker)", samples.len(), misses.len()));
     let pairs: Vec<Correspondence> = samples.iter().map(|s| s.pair).collect();
     let solution = solve_full(&pairs, s.table_z)?;
-    op.say(&format!("    RMS reprojection {:.2} px, RMS position (leave-one-out) {:.2} mm", solution.rms_reprojection_px, solution.rms_position_mm));
+    op.say(&format!(
+        "    RMS reprojection {:.2} px, RMS position (leave-one-out) {:.2} mm",
+        solution.rms_reprojection_px, solution.rms_position_mm
+    ));
     let good = solution.rms_reprojection_px <= s.max_rms_px;
-    let save = good || op.confirm(&format!("the fit is poor ({:.2} px > {:.2} px allowed): save anyway?", solution.rms_reprojection_px, s.max_rms_px));
+    let save = good
+        || op.confirm(&format!(
+            "the fit is poor ({:.2} px > {:.2} px allowed): save anyway?",
+            solution.rms_reprojection_px, s.max_rms_px
+        ));
     Ok(WizardResult { samples, misses, solution, good, save, last_frame: frame })
 }
 
 /// The verification image: the frame, each detected marker (red cross) and where the solved
 /// camera puts that robot point (green circle), and the table's 50 mm grid (blue) over the box.
-pub fn verification_image(frame: &Frame, model: &CameraModel, samples: &[Sample], box_min: [f64; 3], box_max: [f64; 3], table_z: f64) -> image::RgbImage {
+pub fn verification_image(
+    frame: &Frame,
+    model: &CameraModel,
+    samples: &[Sample],
+    box_min: [f64; 3],
+    box_max: [f64; 3],
+    table_z: f64,
+) -> image::RgbImage {
     use imageproc::drawing::{draw_cross_mut, draw_hollow_circle_mut, draw_line_segment_mut};
-    let mut img = image::RgbImage::from_raw(frame.width as u32, frame.height as u32, frame.rgb.clone()).unwrap_or_else(|| image::RgbImage::new(frame.width as u32, frame.height as u32));
+    let mut img = image::RgbImage::from_raw(frame.width as u32, frame.height as u32, frame.rgb.clone())
+        .unwrap_or_else(|| image::RgbImage::new(frame.width as u32, frame.height as u32));
     let step = 50.0;
     let (x0, x1) = ((box_min[0] / step).floor() * step, (box_max[0] / step).ceil() * step);
     let (y0, y1) = ((box_min[1] / step).floor() * step, (box_max[1] / step).ceil() * step);
@@ -245,7 +327,12 @@ pub fn verification_image(frame: &Frame, model: &CameraModel, samples: &[Sample]
     for s in samples {
         draw_cross_mut(&mut img, image::Rgb([255, 0, 0]), s.pair.u.round() as i32, s.pair.v.round() as i32);
         if let Some((u, v)) = model.project(&s.pair.robot) {
-            draw_hollow_circle_mut(&mut img, (u.round() as i32, v.round() as i32), (s.radius_px.round() as i32).max(4), image::Rgb([0, 255, 0]));
+            draw_hollow_circle_mut(
+                &mut img,
+                (u.round() as i32, v.round() as i32),
+                (s.radius_px.round() as i32).max(4),
+                image::Rgb([0, 255, 0]),
+            );
         }
     }
     img
@@ -253,5 +340,13 @@ pub fn verification_image(frame: &Frame, model: &CameraModel, samples: &[Sample]
 
 /// Residual of each sample under a model, px.
 pub fn residuals(model: &CameraModel, samples: &[Sample]) -> Vec<f64> {
-    samples.iter().map(|s| model.project(&s.pair.robot).map(|(u, v)| ((u - s.pair.u).powi(2) + (v - s.pair.v).powi(2)).sqrt()).unwrap_or(f64::INFINITY)).collect()
+    samples
+        .iter()
+        .map(|s| {
+            model
+                .project(&s.pair.robot)
+                .map(|(u, v)| ((u - s.pair.u).powi(2) + (v - s.pair.v).powi(2)).sqrt())
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect()
 }

@@ -4,20 +4,28 @@
 
 use grasp_calib::marker::draw_disc;
 use grasp_calib::CameraModel;
-use grasp_edge::frames::{Frame, FrameError, FrameSource};
-use grasp_edge::sim::SimController;
+use grasp_devices::camera::{Frame, FrameError, FrameSource};
+use grasp_devices::grasp_line::sim::SimController;
 use nalgebra::Point3;
 use rand::{Rng, SeedableRng};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A camera that renders the calibration marker where the simulated arm holds it, through a known camera model.
 pub struct MarkerCamera {
+    /// The camera the wizard should find.
     pub truth: CameraModel,
+    /// Frame width, pixels.
     pub width: usize,
+    /// Frame height, pixels.
     pub height: usize,
+    /// The simulated arm whose tool pose places the marker.
     pub arm: Arc<Mutex<SimController>>,
+    /// Marker centre relative to the tool point, mm.
     pub marker_offset: [f64; 3],
+    /// Marker radius, mm.
     pub marker_radius_mm: f64,
+    /// Marker colour.
     pub colour: [u8; 3],
     /// Sensor noise amplitude (grey levels).
     pub noise: i32,
@@ -26,8 +34,28 @@ pub struct MarkerCamera {
 }
 
 impl MarkerCamera {
-    pub fn new(truth: CameraModel, width: usize, height: usize, arm: Arc<Mutex<SimController>>, marker_offset: [f64; 3], colour: [u8; 3], seed: u64) -> Self {
-        MarkerCamera { truth, width, height, arm, marker_offset, marker_radius_mm: 12.0, colour, noise: 6, rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed), index: 0 }
+    /// A `width × height` camera `truth` watching the marker on `arm`.
+    pub fn new(
+        truth: CameraModel,
+        width: usize,
+        height: usize,
+        arm: Arc<Mutex<SimController>>,
+        marker_offset: [f64; 3],
+        colour: [u8; 3],
+        seed: u64,
+    ) -> Self {
+        MarkerCamera {
+            truth,
+            width,
+            height,
+            arm,
+            marker_offset,
+            marker_radius_mm: 12.0,
+            colour,
+            noise: 6,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            index: 0,
+        }
     }
 }
 
@@ -48,7 +76,7 @@ impl FrameSource for MarkerCamera {
             }
         }
         let pose = self.arm.lock().unwrap().pose;
-        let tool = grasp_edge::arm::ArmPose { x: pose[0], y: pose[1], z: pose[2], yaw: pose[3] };
+        let tool = grasp_devices::arm::ArmPose { x: pose[0], y: pose[1], z: pose[2], yaw: pose[3] };
         let m = crate::marker_position(&tool, self.marker_offset);
         if let Some((u, v)) = self.truth.project(&m) {
             let depth = self.truth.pose.to_camera(&Point3::from(m.coords).coords).z;

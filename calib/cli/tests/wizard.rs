@@ -6,9 +6,9 @@ use grasp_calib::marker::MarkerSpec;
 use grasp_calib::CalibrationFile;
 use grasp_calib_cli::synthetic::{demo_truth, MarkerCamera};
 use grasp_calib_cli::{run_wizard, Operator, WizardError, WizardMode, WizardSettings};
-use grasp_edge::arm::LineArm;
-use grasp_edge::link::SerialLink;
-use grasp_edge::sim::{serve_pty, SimController, SimServer};
+use grasp_devices::grasp_line::sim::{serve_pty, SimController, SimServer};
+use grasp_devices::grasp_line::LineArm;
+use grasp_devices::link::SerialLink;
 use nalgebra::Point3;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -57,7 +57,10 @@ fn settings(mode: WizardMode) -> WizardSettings {
     }
 }
 
-fn rig(seed: u64, offset: [f64; 3]) -> (Arc<Mutex<SimController>>, SimServer, LineArm, MarkerCamera, tempfile::TempDir) {
+fn rig(
+    seed: u64,
+    offset: [f64; 3],
+) -> (Arc<Mutex<SimController>>, SimServer, LineArm, MarkerCamera, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("arm");
     let state = Arc::new(Mutex::new(SimController::new(Instant::now())));
@@ -96,7 +99,8 @@ fn auto_mode_recovers_the_camera_through_the_simulated_arm() {
     assert!(err < 1.0, "table-plane error {err:.2} mm");
     // The arm really went through the grid: 24 moves executed by the controller.
     assert_eq!(state.lock().unwrap().motions().len(), 24);
-    let img = grasp_calib_cli::verification_image(&r.last_frame, &r.solution.model, &r.samples, s.box_min, s.box_max, 0.0);
+    let img =
+        grasp_calib_cli::verification_image(&r.last_frame, &r.solution.model, &r.samples, s.box_min, s.box_max, 0.0);
     assert_eq!(img.dimensions(), (640, 480));
     // Some pixels are the grid's blue and some the residual circles' green.
     assert!(img.pixels().any(|p| p.0 == [40, 120, 255]) && img.pixels().any(|p| p.0 == [0, 255, 0]));
@@ -106,7 +110,16 @@ fn auto_mode_recovers_the_camera_through_the_simulated_arm() {
 fn manual_mode_reads_the_jogged_positions() {
     let s = settings(WizardMode::Manual);
     let (state, _server, mut arm, mut camera, _dir) = rig(2, s.marker_offset);
-    let jog: Vec<[f64; 4]> = (0..12).map(|i| [160.0 + 17.0 * i as f64, -70.0 + 15.0 * ((i * 5) % 12) as f64, if i % 2 == 0 { 30.0 } else { 110.0 }, 30.0 * (i % 3) as f64]).collect();
+    let jog: Vec<[f64; 4]> = (0..12)
+        .map(|i| {
+            [
+                160.0 + 17.0 * i as f64,
+                -70.0 + 15.0 * ((i * 5) % 12) as f64,
+                if i % 2 == 0 { 30.0 } else { 110.0 },
+                30.0 * (i % 3) as f64,
+            ]
+        })
+        .collect();
     let mut op = Script { confirm: false, said: vec![], jog, arm: Some(state) };
     let r = run_wizard(&s, &mut camera, &mut arm, &mut op).unwrap();
     assert_eq!(r.samples.len(), 12);
@@ -134,8 +147,18 @@ fn refusals_and_a_poor_fit_saved_only_on_request() {
     let mut s = settings(WizardMode::Manual);
     s.marker_offset = [40.0, 0.0, 25.0];
     let (state, _sv, mut arm, _cam, _d2) = rig(4, s.marker_offset);
-    let mut camera = MarkerCamera::new(demo_truth(), 640, 480, state.clone(), [0.0, 0.0, 25.0], MarkerSpec::default().colour, 4);
-    let jog: Vec<[f64; 4]> = (0..12).map(|i| [160.0 + 17.0 * i as f64, -70.0 + 15.0 * ((i * 5) % 12) as f64, if i % 2 == 0 { 30.0 } else { 110.0 }, 60.0 * (i % 3) as f64]).collect();
+    let mut camera =
+        MarkerCamera::new(demo_truth(), 640, 480, state.clone(), [0.0, 0.0, 25.0], MarkerSpec::default().colour, 4);
+    let jog: Vec<[f64; 4]> = (0..12)
+        .map(|i| {
+            [
+                160.0 + 17.0 * i as f64,
+                -70.0 + 15.0 * ((i * 5) % 12) as f64,
+                if i % 2 == 0 { 30.0 } else { 110.0 },
+                60.0 * (i % 3) as f64,
+            ]
+        })
+        .collect();
     let mut op = Script { confirm: false, said: vec![], jog: jog.clone(), arm: Some(state.clone()) };
     let r = run_wizard(&s, &mut camera, &mut arm, &mut op).unwrap();
     assert!(!r.good && !r.save, "rms {}", r.solution.rms_reprojection_px);
@@ -152,7 +175,21 @@ fn bin() -> &'static str {
 fn cli_simulate_check_project_solve_and_import() {
     let dir = tempfile::tempdir().unwrap();
     let cal = dir.path().join("cal.toml");
-    let out = Command::new(bin()).args(["wizard", "--simulate", "--heights", "20,120", "--box-min", "150,-80,0", "--box-max", "350,120,0", "--out", cal.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "wizard",
+            "--simulate",
+            "--heights",
+            "20,120",
+            "--box-min",
+            "150,-80,0",
+            "--box-max",
+            "350,120,0",
+            "--out",
+            cal.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("cal.png").exists(), "verification image next to the file");
     let file = CalibrationFile::load(&cal).unwrap();
@@ -164,10 +201,19 @@ fn cli_simulate_check_project_solve_and_import() {
 
     // project: the true camera's pixel of a table point maps back to it, as JSON.
     let (u, v) = demo_truth().project(&Point3::new(270.0, 40.0, 0.0)).unwrap();
-    let out = Command::new(bin()).args(["project", cal.to_str().unwrap(), &u.to_string(), &v.to_string()]).output().unwrap();
+    let out =
+        Command::new(bin()).args(["project", cal.to_str().unwrap(), &u.to_string(), &v.to_string()]).output().unwrap();
     let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!((p["x"].as_f64().unwrap() - 270.0).abs() < 1.0 && (p["y"].as_f64().unwrap() - 40.0).abs() < 1.0 && p["z"].as_f64().unwrap().abs() < 1e-6, "{p}");
-    let out = Command::new(bin()).args(["project", cal.to_str().unwrap(), &u.to_string(), &v.to_string(), "--z", "100"]).output().unwrap();
+    assert!(
+        (p["x"].as_f64().unwrap() - 270.0).abs() < 1.0
+            && (p["y"].as_f64().unwrap() - 40.0).abs() < 1.0
+            && p["z"].as_f64().unwrap().abs() < 1e-6,
+        "{p}"
+    );
+    let out = Command::new(bin())
+        .args(["project", cal.to_str().unwrap(), &u.to_string(), &v.to_string(), "--z", "100"])
+        .output()
+        .unwrap();
     let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!((p["z"].as_f64().unwrap() - 100.0).abs() < 1e-6);
 
@@ -186,11 +232,35 @@ fn cli_simulate_check_project_solve_and_import() {
     let pairs = dir.path().join("pairs.csv");
     std::fs::write(&pairs, &csv).unwrap();
     let solved = dir.path().join("solved.toml");
-    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--out", solved.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "solve",
+            pairs.to_str().unwrap(),
+            "--table-z",
+            "0",
+            "--image-size",
+            "640x480",
+            "--out",
+            solved.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(table_error_mm(&CalibrationFile::load(&solved).unwrap().model()) < 0.1);
     std::fs::write(&pairs, csv.replace("u,v,x,y,z", "u,v,x,y")).unwrap();
-    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--out", solved.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "solve",
+            pairs.to_str().unwrap(),
+            "--table-z",
+            "0",
+            "--image-size",
+            "640x480",
+            "--out",
+            solved.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("header must be `u,v,x,y,z`"));
 
@@ -206,20 +276,63 @@ fn cli_simulate_check_project_solve_and_import() {
     }
     std::fs::write(&pairs, &csv).unwrap();
     let planar = dir.path().join("planar.toml");
-    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--intrinsics", "620,620,322,236", "--out", planar.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "solve",
+            pairs.to_str().unwrap(),
+            "--table-z",
+            "0",
+            "--image-size",
+            "640x480",
+            "--intrinsics",
+            "620,620,322,236",
+            "--out",
+            planar.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let m = CalibrationFile::load(&planar).unwrap().model();
     let (u, v) = flat.project(&Point3::new(250.0, 40.0, 0.0)).unwrap();
     assert!((m.pixel_to_robot(u, v, None).unwrap() - Point3::new(250.0, 40.0, 0.0)).norm() < 0.1);
-    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--out", planar.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "solve",
+            pairs.to_str().unwrap(),
+            "--table-z",
+            "0",
+            "--image-size",
+            "640x480",
+            "--out",
+            planar.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "full mode refuses points all on one plane");
-    let out = Command::new(bin()).args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480", "--intrinsics", "620,620", "--out", planar.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "solve",
+            pairs.to_str().unwrap(),
+            "--table-z",
+            "0",
+            "--image-size",
+            "640x480",
+            "--intrinsics",
+            "620,620",
+            "--out",
+            planar.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("fx,fy,cx,cy"));
 
     // import-camera-info replaces the intrinsics and keeps the pose.
     let yaml = dir.path().join("cam.yaml");
     std::fs::write(&yaml, "image_width: 640\nimage_height: 480\ncamera_name: c920\ncamera_matrix:\n  rows: 3\n  cols: 3\n  data: [600, 0, 320, 0, 601, 240, 0, 0, 1]\ndistortion_model: plumb_bob\ndistortion_coefficients:\n  rows: 1\n  cols: 5\n  data: [0.1, 0, 0, 0, 0]\n").unwrap();
-    let out = Command::new(bin()).args(["import-camera-info", yaml.to_str().unwrap(), "--out", cal.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["import-camera-info", yaml.to_str().unwrap(), "--out", cal.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let f = CalibrationFile::load(&cal).unwrap();
     assert_eq!((f.intrinsics.fx, f.intrinsics.fy, f.intrinsics.k1), (600.0, 601.0, 0.1));

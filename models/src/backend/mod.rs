@@ -6,44 +6,82 @@ use crate::contract::{ModelInfo, AUX_OUTPUT};
 use crate::decode::GraspMaps;
 use crate::onnx::GraspModelFile;
 
-pub mod tract;
 #[cfg(feature = "torch")]
 pub mod torch;
+pub mod tract;
 
 /// Runs a grasp model on one preprocessed input.
 pub trait InferenceBackend: Send {
     /// What actually runs, e.g. `tract`, `torch-cpu`, `torch-cuda`.
     fn name(&self) -> String;
+    /// The model's contract metadata.
     fn info(&self) -> &ModelInfo;
     /// `input` is the NCHW tensor of [`ModelInfo::input_shape`]; every map of `out` is overwritten.
     fn infer(&mut self, input: &[f32], out: &mut GraspMaps) -> Result<(), BackendError>;
 }
 
+/// Which backend runs a model, chosen by name at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
+    /// libtorch on CUDA when compiled in and a GPU is present, else tract.
     Auto,
+    /// tract on the CPU.
     Tract,
+    /// libtorch (needs `--features torch`).
     Torch,
 }
 
 crate::named_enum!(BackendKind, "backend", BackendKind::Auto => "auto", BackendKind::Tract => "tract", BackendKind::Torch => "torch");
 
+/// Why a backend could not load or run a model.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// This build has no libtorch backend.
     #[error("the `torch` backend is not compiled into this binary (rebuild with `--features torch`)")]
     TorchNotCompiled,
+    /// The graph uses an operator the backend does not run.
     #[error("unsupported ONNX operator `{op}` (node `{node}`) in the torch backend")]
-    UnsupportedOp { op: String, node: String },
+    UnsupportedOp {
+        /// The ONNX operator.
+        op: String,
+        /// The node using it.
+        node: String,
+    },
+    /// A node the backend cannot interpret.
     #[error("ONNX node `{node}`: {message}")]
-    BadNode { node: String, message: String },
+    BadNode {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The input tensor has the wrong number of values.
     #[error("input has {got} values, the model expects {expected} ({shape:?})")]
-    InputSize { expected: usize, got: usize, shape: [usize; 4] },
+    InputSize {
+        /// Values expected.
+        expected: usize,
+        /// Values given.
+        got: usize,
+        /// The expected shape.
+        shape: [usize; 4],
+    },
+    /// An output the contract requires is missing.
     #[error("the model produced no output `{0}`")]
     MissingOutput(String),
+    /// An output has the wrong number of values.
     #[error("output `{name}` has {got} values, expected {expected}")]
-    OutputSize { name: String, expected: usize, got: usize },
+    OutputSize {
+        /// The output.
+        name: String,
+        /// Values expected.
+        expected: usize,
+        /// Values produced.
+        got: usize,
+    },
+    /// tract failed.
     #[error("tract: {0}")]
     Tract(String),
+    /// libtorch failed.
     #[error("torch: {0}")]
     Torch(String),
 }
@@ -57,7 +95,11 @@ pub struct BackendOptions {
 
 /// Loads `file` with the backend named by `kind`. `auto` never fails for want of a GPU: it falls
 /// back to tract and logs why.
-pub fn load_backend(kind: BackendKind, file: &GraspModelFile, opts: &BackendOptions) -> Result<Box<dyn InferenceBackend>, BackendError> {
+pub fn load_backend(
+    kind: BackendKind,
+    file: &GraspModelFile,
+    opts: &BackendOptions,
+) -> Result<Box<dyn InferenceBackend>, BackendError> {
     match kind {
         BackendKind::Tract => Ok(Box::new(tract::TractBackend::load(file, opts)?)),
         BackendKind::Torch => load_torch(file, opts, false),
@@ -72,7 +114,11 @@ pub fn load_backend(kind: BackendKind, file: &GraspModelFile, opts: &BackendOpti
 }
 
 #[cfg(feature = "torch")]
-fn load_torch(file: &GraspModelFile, opts: &BackendOptions, require_cuda: bool) -> Result<Box<dyn InferenceBackend>, BackendError> {
+fn load_torch(
+    file: &GraspModelFile,
+    opts: &BackendOptions,
+    require_cuda: bool,
+) -> Result<Box<dyn InferenceBackend>, BackendError> {
     let device = torch::best_device();
     if require_cuda && device == tch::Device::Cpu {
         return Err(BackendError::Torch("no CUDA device available to libtorch".into()));
@@ -96,7 +142,12 @@ pub(crate) fn check_input(info: &ModelInfo, input: &[f32]) -> Result<(), Backend
 }
 
 /// Copies one named output into the matching map of `out`.
-pub(crate) fn store_output(info: &ModelInfo, out: &mut GraspMaps, name: &str, values: &[f32]) -> Result<(), BackendError> {
+pub(crate) fn store_output(
+    info: &ModelInfo,
+    out: &mut GraspMaps,
+    name: &str,
+    values: &[f32],
+) -> Result<(), BackendError> {
     let n = info.input_size * info.input_size;
     if values.len() != n {
         return Err(BackendError::OutputSize { name: name.into(), expected: n, got: values.len() });

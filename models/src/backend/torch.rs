@@ -33,20 +33,44 @@ pub fn best_device() -> Device {
 
 #[derive(Debug)]
 enum Op {
-    Conv { stride: Vec<i64>, pad: Vec<i64>, dilation: Vec<i64>, group: i64 },
-    ConvTranspose { stride: Vec<i64>, pad: Vec<i64>, output_pad: Vec<i64>, dilation: Vec<i64>, group: i64 },
-    MaxPool { kernel: Vec<i64>, stride: Vec<i64>, pad: Vec<i64>, ceil: bool },
+    Conv {
+        stride: Vec<i64>,
+        pad: Vec<i64>,
+        dilation: Vec<i64>,
+        group: i64,
+    },
+    ConvTranspose {
+        stride: Vec<i64>,
+        pad: Vec<i64>,
+        output_pad: Vec<i64>,
+        dilation: Vec<i64>,
+        group: i64,
+    },
+    MaxPool {
+        kernel: Vec<i64>,
+        stride: Vec<i64>,
+        pad: Vec<i64>,
+        ceil: bool,
+    },
     Relu,
     Sigmoid,
     Tanh,
     Add,
     Sub,
     Mul,
-    Concat { axis: i64 },
+    Concat {
+        axis: i64,
+    },
     /// Spatial padding of NCHW: [left, right, top, bottom]; `edge` replicates the border.
-    Pad { pads: [i64; 4], edge: bool },
+    Pad {
+        pads: [i64; 4],
+        edge: bool,
+    },
     /// Bilinear resize with `half_pixel` or `align_corners` coordinates, by constant scales.
-    ResizeLinear { scales: (f64, f64), align_corners: bool },
+    ResizeLinear {
+        scales: (f64, f64),
+        align_corners: bool,
+    },
     Identity,
 }
 
@@ -58,6 +82,7 @@ struct Node {
     output: String,
 }
 
+/// The model on libtorch (CUDA where available): the ONNX graph walked with torch operators.
 pub struct TorchBackend {
     info: ModelInfo,
     device: Device,
@@ -104,9 +129,16 @@ fn symmetric_pads(n: &pb::NodeProto) -> Result<Vec<i64>, BackendError> {
 /// The values of an int64 initializer (e.g. `Pad`'s pads).
 fn int64_values(t: &pb::TensorProto) -> Result<Vec<i64>, BackendError> {
     if t.data_type != pb::tensor_proto::DataType::Int64 as i32 {
-        return Err(BackendError::BadNode { node: t.name.clone(), message: format!("expected an int64 tensor, found element type {}", t.data_type) });
+        return Err(BackendError::BadNode {
+            node: t.name.clone(),
+            message: format!("expected an int64 tensor, found element type {}", t.data_type),
+        });
     }
-    Ok(if t.raw_data.is_empty() { t.int64_data.clone() } else { t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect() })
+    Ok(if t.raw_data.is_empty() {
+        t.int64_data.clone()
+    } else {
+        t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
+    })
 }
 
 fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor, BackendError> {
@@ -117,23 +149,35 @@ fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor, BackendError> {
     let values: Vec<f32> = match t.data_type {
         x if x == pb::tensor_proto::DataType::Float as i32 => {
             if !t.raw_data.is_empty() {
-                if t.raw_data.len() % 4 != 0 {
-                    return Err(BackendError::BadNode { node: t.name.clone(), message: "raw_data length is not a multiple of 4".into() });
+                if !t.raw_data.len().is_multiple_of(4) {
+                    return Err(BackendError::BadNode {
+                        node: t.name.clone(),
+                        message: "raw_data length is not a multiple of 4".into(),
+                    });
                 }
                 t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
             } else {
                 t.float_data.clone()
             }
         }
-        other => return Err(BackendError::BadNode { node: t.name.clone(), message: format!("initializer of element type {other}; only float32 is supported") }),
+        other => {
+            return Err(BackendError::BadNode {
+                node: t.name.clone(),
+                message: format!("initializer of element type {other}; only float32 is supported"),
+            })
+        }
     };
     if values.len() != dims.iter().product::<i64>() as usize {
-        return Err(BackendError::BadNode { node: t.name.clone(), message: format!("initializer has {} values for dims {dims:?}", values.len()) });
+        return Err(BackendError::BadNode {
+            node: t.name.clone(),
+            message: format!("initializer has {} values for dims {dims:?}", values.len()),
+        });
     }
     Ok(Tensor::from_slice(&values).reshape(&dims))
 }
 
 impl TorchBackend {
+    /// Builds the graph of `file` on `device`.
     pub fn load(file: &GraspModelFile, device: Device, _opts: &BackendOptions) -> Result<Self, BackendError> {
         let graph = file.proto.graph.as_ref().ok_or_else(|| BackendError::Torch("model has no graph".into()))?;
         let mut constants = HashMap::new();
@@ -143,7 +187,12 @@ impl TorchBackend {
         let mut nodes = Vec::with_capacity(graph.node.len());
         for n in &graph.node {
             let op = match n.op_type.as_str() {
-                "Conv" => Op::Conv { stride: ints(n, "strides", &[1, 1]), pad: symmetric_pads(n)?, dilation: ints(n, "dilations", &[1, 1]), group: int(n, "group", 1) },
+                "Conv" => Op::Conv {
+                    stride: ints(n, "strides", &[1, 1]),
+                    pad: symmetric_pads(n)?,
+                    dilation: ints(n, "dilations", &[1, 1]),
+                    group: int(n, "group", 1),
+                },
                 "ConvTranspose" => Op::ConvTranspose {
                     stride: ints(n, "strides", &[1, 1]),
                     pad: symmetric_pads(n)?,
@@ -156,7 +205,12 @@ impl TorchBackend {
                     if kernel.len() != 2 {
                         return Err(bad(n, "MaxPool needs a 2-D kernel_shape"));
                     }
-                    Op::MaxPool { stride: ints(n, "strides", &[1, 1]), pad: symmetric_pads(n)?, ceil: int(n, "ceil_mode", 0) != 0, kernel }
+                    Op::MaxPool {
+                        stride: ints(n, "strides", &[1, 1]),
+                        pad: symmetric_pads(n)?,
+                        ceil: int(n, "ceil_mode", 0) != 0,
+                        kernel,
+                    }
                 }
                 "Relu" => Op::Relu,
                 "Sigmoid" => Op::Sigmoid,
@@ -171,22 +225,35 @@ impl TorchBackend {
                     let pads_init = n.input.get(1).and_then(|name| graph.initializer.iter().find(|t| &t.name == name));
                     let p = int64_values(pads_init.ok_or_else(|| bad(n, "Pad needs constant pads"))?)?;
                     let constant_zero = n.input.get(2).is_none_or(|s| s.is_empty());
-                    if p.len() != 8 || p[0] != 0 || p[1] != 0 || p[4] != 0 || p[5] != 0 || !(mode == "edge" || (mode == "constant" && constant_zero)) {
-                        return Err(bad(n, format!("Pad {p:?} mode `{mode}`: only spatial edge or zero padding of NCHW is supported")));
+                    if p.len() != 8
+                        || p[0] != 0
+                        || p[1] != 0
+                        || p[4] != 0
+                        || p[5] != 0
+                        || !(mode == "edge" || (mode == "constant" && constant_zero))
+                    {
+                        return Err(bad(
+                            n,
+                            format!("Pad {p:?} mode `{mode}`: only spatial edge or zero padding of NCHW is supported"),
+                        ));
                     }
                     Op::Pad { pads: [p[3], p[7], p[2], p[6]], edge: mode == "edge" }
                 }
                 "Resize" | "Upsample" => {
                     let mode = string(n, "mode", "nearest");
                     let ctm = string(n, "coordinate_transformation_mode", "half_pixel");
-                    if mode != "linear" || !(ctm == "half_pixel" || ctm == "pytorch_half_pixel" || ctm == "align_corners") {
+                    if mode != "linear"
+                        || !(ctm == "half_pixel" || ctm == "pytorch_half_pixel" || ctm == "align_corners")
+                    {
                         return Err(bad(n, format!("Resize mode `{mode}` with coordinates `{ctm}` is not supported (linear + half_pixel/align_corners are)")));
                     }
-                    let scales_name = n.input.get(if n.op_type == "Upsample" { 1 } else { 2 }).filter(|s| !s.is_empty());
+                    let scales_name =
+                        n.input.get(if n.op_type == "Upsample" { 1 } else { 2 }).filter(|s| !s.is_empty());
                     let scales = scales_name
                         .and_then(|s| constants.get(s))
                         .ok_or_else(|| bad(n, "Resize needs constant scales (sizes are not supported)"))?;
-                    let s = Vec::<f32>::try_from(scales.to_device(Device::Cpu).flatten(0, -1)).map_err(|e| bad(n, e.to_string()))?;
+                    let s = Vec::<f32>::try_from(scales.to_device(Device::Cpu).flatten(0, -1))
+                        .map_err(|e| bad(n, e.to_string()))?;
                     if s.len() != 4 || s[0] != 1.0 || s[1] != 1.0 {
                         return Err(bad(n, format!("Resize scales {s:?}: only spatial scaling of NCHW is supported")));
                     }
@@ -199,7 +266,14 @@ impl TorchBackend {
             }
             nodes.push(Node { name: n.name.clone(), op, inputs: n.input.clone(), output: n.output[0].clone() });
         }
-        Ok(TorchBackend { info: file.info.clone(), device, constants, nodes, outputs: file.output_names(), scratch: Vec::new() })
+        Ok(TorchBackend {
+            info: file.info.clone(),
+            device,
+            constants,
+            nodes,
+            outputs: file.output_names(),
+            scratch: Vec::new(),
+        })
     }
 
     fn run(&self, input: Tensor) -> Result<HashMap<String, Tensor>, BackendError> {
@@ -207,12 +281,20 @@ impl TorchBackend {
         values.insert(INPUT_NAME.to_string(), input);
         for n in &self.nodes {
             let get = |i: usize| -> Result<&Tensor, BackendError> {
-                let name = n.inputs.get(i).ok_or_else(|| BackendError::BadNode { node: n.name.clone(), message: format!("missing input {i}") })?;
-                values.get(name).or_else(|| self.constants.get(name)).ok_or_else(|| BackendError::BadNode { node: n.name.clone(), message: format!("input `{name}` is not computed before this node") })
+                let name = n.inputs.get(i).ok_or_else(|| BackendError::BadNode {
+                    node: n.name.clone(),
+                    message: format!("missing input {i}"),
+                })?;
+                values.get(name).or_else(|| self.constants.get(name)).ok_or_else(|| BackendError::BadNode {
+                    node: n.name.clone(),
+                    message: format!("input `{name}` is not computed before this node"),
+                })
             };
             let opt = |i: usize| n.inputs.get(i).filter(|s| !s.is_empty()).map(|_| get(i)).transpose();
             let y = match &n.op {
-                Op::Conv { stride, pad, dilation, group } => get(0)?.conv2d(get(1)?, opt(2)?, stride, pad, dilation, *group),
+                Op::Conv { stride, pad, dilation, group } => {
+                    get(0)?.conv2d(get(1)?, opt(2)?, stride, pad, dilation, *group)
+                }
                 Op::ConvTranspose { stride, pad, output_pad, dilation, group } => {
                     get(0)?.conv_transpose2d(get(1)?, opt(2)?, stride, pad, output_pad, *group, dilation)
                 }
@@ -238,7 +320,8 @@ impl TorchBackend {
                 Op::ResizeLinear { scales, align_corners } => {
                     let x = get(0)?;
                     let size = x.size();
-                    let (h, w) = ((size[2] as f64 * scales.0).floor() as i64, (size[3] as f64 * scales.1).floor() as i64);
+                    let (h, w) =
+                        ((size[2] as f64 * scales.0).floor() as i64, (size[3] as f64 * scales.1).floor() as i64);
                     x.upsample_bilinear2d([h, w], *align_corners, Some(scales.0), Some(scales.1))
                 }
             };

@@ -9,6 +9,7 @@ use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// The model on tract (CPU), optimised for its fixed input shape.
 pub struct TractBackend {
     info: ModelInfo,
     plan: Plan,
@@ -21,6 +22,7 @@ fn terr(e: impl std::fmt::Display) -> BackendError {
 }
 
 impl TractBackend {
+    /// Optimises `file` for its input shape, with the threads of `opts`.
     pub fn load(file: &GraspModelFile, opts: &BackendOptions) -> Result<Self, BackendError> {
         let info = file.info.clone();
         let shape = info.input_shape();
@@ -58,7 +60,12 @@ impl InferenceBackend for TractBackend {
         }
         .map_err(terr)?;
         for (name, value) in self.outputs.iter().zip(results.iter()) {
-            store_output(&self.info, out, name, value.try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(terr)?)?;
+            store_output(
+                &self.info,
+                out,
+                name,
+                value.try_as_plain_ram().and_then(|v| v.as_slice::<f32>()).map_err(terr)?,
+            )?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
-//! The grasp-line arm protocol codec (specified in `edge/PROTOCOL.md`): pure functions from
-//! messages to lines and back, shared by the host driver ([`crate::arm`]) and the simulated
-//! controller ([`crate::sim`]) so both ends cannot drift apart.
+//! The grasp-line arm protocol codec (specified in `devices/PROTOCOL.md`): pure functions from
+//! messages to lines and back, shared by the host driver ([`super::LineArm`]) and the simulated
+//! controller ([`super::sim`]) so both ends cannot drift apart.
 //!
 //! A line is `<seq> <VERB>[ <arg>]* *<CRC>\n`, ASCII, at most [`MAX_LINE`] bytes; CRC is
 //! CRC-16/CCITT-FALSE (catalogue name CRC-16/IBM-3740) over every byte before ` *`, as 4 upper-case
@@ -24,15 +24,41 @@ pub fn crc16(body: &[u8]) -> u16 {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Start a session: the controller halts, clears its queue and accepts any next sequence.
-    Hello { version: u32 },
+    Hello {
+        /// Protocol version the host speaks.
+        version: u32,
+    },
     /// Queued Cartesian move of the tool centre point; DONE when reached.
-    Move { x: f64, y: f64, z: f64, yaw: f64 },
+    Move {
+        /// Forward, mm.
+        x: f64,
+        /// Left, mm.
+        y: f64,
+        /// Up, mm.
+        z: f64,
+        /// Yaw, degrees.
+        yaw: f64,
+    },
     /// Queued gripper opening (0 = closed); DONE when reached.
-    Grip { opening: f64 },
+    Grip {
+        /// Gripper opening, mm (0 closes).
+        opening: f64,
+    },
     /// Queued move to the controller's home pose; DONE when reached.
     Home,
     /// Stream mode: replace the servo target (not queued, no DONE).
-    Track { x: f64, y: f64, z: f64, yaw: f64, opening: f64 },
+    Track {
+        /// Forward, mm.
+        x: f64,
+        /// Left, mm.
+        y: f64,
+        /// Up, mm.
+        z: f64,
+        /// Yaw, degrees.
+        yaw: f64,
+        /// Gripper opening, mm.
+        opening: f64,
+    },
     /// Halt now and clear the queue; bypasses the queue.
     Stop,
     /// Heartbeat; the controller halts when none arrives within its heartbeat timeout.
@@ -44,12 +70,25 @@ pub enum Command {
 /// Controller → host replies and events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
+    /// Accepted (queued, or done at once).
     Ack,
+    /// Refused, with the reason.
     Nak(NakCode),
     /// The queued motion of command `seq` has finished.
     Done,
     /// Answer to [`Command::Where`].
-    Pos { x: f64, y: f64, z: f64, yaw: f64, opening: f64 },
+    Pos {
+        /// Forward, mm.
+        x: f64,
+        /// Left, mm.
+        y: f64,
+        /// Up, mm.
+        z: f64,
+        /// Yaw, degrees.
+        yaw: f64,
+        /// Gripper opening, mm.
+        opening: f64,
+    },
 }
 
 /// Why a controller refused a command.
@@ -68,7 +107,9 @@ pub enum NakCode {
 }
 
 impl NakCode {
+    /// Every code, in protocol order.
     pub const ALL: [NakCode; 5] = [NakCode::Crc, NakCode::Syntax, NakCode::Range, NakCode::Busy, NakCode::Session];
+    /// The code as written on the line.
     pub fn as_str(self) -> &'static str {
         match self {
             NakCode::Crc => "CRC",
@@ -87,22 +128,54 @@ impl NakCode {
 /// A malformed line, with what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// Longer than [`MAX_LINE`] bytes.
     #[error("line is {0} bytes, longer than the protocol's {MAX_LINE}")]
     TooLong(usize),
+    /// A byte outside printable ASCII.
     #[error("line is not ASCII (byte 0x{byte:02X} at offset {offset})")]
-    NotAscii { byte: u8, offset: usize },
+    NotAscii {
+        /// The byte.
+        byte: u8,
+        /// Its offset in the line.
+        offset: usize,
+    },
+    /// No ` *CRC` trailer.
     #[error("no ` *CRC` trailer")]
     NoCrc,
+    /// The CRC does not match the body.
     #[error("CRC mismatch: line says {said:04X}, body gives {computed:04X}")]
-    CrcMismatch { said: u16, computed: u16 },
+    CrcMismatch {
+        /// The CRC on the line.
+        said: u16,
+        /// The CRC of the body.
+        computed: u16,
+    },
+    /// The sequence number is not a number.
     #[error("bad sequence number `{0}`")]
     BadSeq(String),
+    /// A verb the protocol does not have.
     #[error("unknown verb `{0}`")]
     UnknownVerb(String),
+    /// The wrong number of arguments.
     #[error("`{verb}` takes {expected} argument(s), got {got}")]
-    Arity { verb: String, expected: usize, got: usize },
+    Arity {
+        /// The verb.
+        verb: String,
+        /// Arguments it takes.
+        expected: usize,
+        /// Arguments given.
+        got: usize,
+    },
+    /// An argument that is not a finite number.
     #[error("argument {index} of `{verb}` is not a finite number: `{text}`")]
-    BadNumber { verb: String, index: usize, text: String },
+    BadNumber {
+        /// The verb.
+        verb: String,
+        /// Which argument (0-based).
+        index: usize,
+        /// Its text.
+        text: String,
+    },
 }
 
 fn push_num(out: &mut String, v: f64) {
@@ -173,7 +246,9 @@ fn split_line(line: &[u8]) -> Result<(u32, &str, Vec<&str>), ParseError> {
     if line.len() > MAX_LINE {
         return Err(ParseError::TooLong(line.len()));
     }
-    if let Some(offset) = line.iter().position(|b| !b.is_ascii() || (b.is_ascii_control() && *b != b'\n' && *b != b'\r')) {
+    if let Some(offset) =
+        line.iter().position(|b| !b.is_ascii() || (b.is_ascii_control() && *b != b'\n' && *b != b'\r'))
+    {
         return Err(ParseError::NotAscii { byte: line[offset], offset });
     }
     let text = std::str::from_utf8(line).expect("checked ASCII").trim_end_matches(['\n', '\r']);
@@ -200,11 +275,11 @@ fn numbers<const N: usize>(verb: &str, args: &[&str]) -> Result<[f64; N], ParseE
     }
     let mut out = [0.0; N];
     for (i, a) in args.iter().enumerate() {
-        out[i] = a
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| ParseError::BadNumber { verb: verb.to_string(), index: i + 1, text: a.to_string() })?;
+        out[i] = a.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| ParseError::BadNumber {
+            verb: verb.to_string(),
+            index: i + 1,
+            text: a.to_string(),
+        })?;
     }
     Ok(out)
 }
@@ -217,7 +292,11 @@ pub fn parse_command(line: &[u8]) -> Result<(u32, Command), ParseError> {
             if args.len() != 1 {
                 return Err(ParseError::Arity { verb: verb.into(), expected: 1, got: args.len() });
             }
-            let version = args[0].parse().map_err(|_| ParseError::BadNumber { verb: verb.into(), index: 1, text: args[0].into() })?;
+            let version = args[0].parse().map_err(|_| ParseError::BadNumber {
+                verb: verb.into(),
+                index: 1,
+                text: args[0].into(),
+            })?;
             Command::Hello { version }
         }
         "MOVE" => {
@@ -262,7 +341,10 @@ pub fn parse_reply(line: &[u8]) -> Result<(u32, Reply), ParseError> {
             if args.len() != 1 {
                 return Err(ParseError::Arity { verb: verb.into(), expected: 1, got: args.len() });
             }
-            let code = NakCode::ALL.into_iter().find(|c| c.as_str() == args[0]).ok_or_else(|| ParseError::UnknownVerb(format!("NAK {}", args[0])))?;
+            let code = NakCode::ALL
+                .into_iter()
+                .find(|c| c.as_str() == args[0])
+                .ok_or_else(|| ParseError::UnknownVerb(format!("NAK {}", args[0])))?;
             Reply::Nak(code)
         }
         "POS" => {
@@ -309,7 +391,10 @@ mod tests {
         assert_eq!(parse_command(unknown.as_bytes()), Err(ParseError::UnknownVerb("FLY".into())));
         let body = "12 MOVE 1 2 3";
         let short = format!("{body} *{:04X}\n", crc16(body.as_bytes()));
-        assert_eq!(parse_command(short.as_bytes()), Err(ParseError::Arity { verb: "MOVE".into(), expected: 4, got: 3 }));
+        assert_eq!(
+            parse_command(short.as_bytes()),
+            Err(ParseError::Arity { verb: "MOVE".into(), expected: 4, got: 3 })
+        );
         assert!(matches!(parse_reply(b"1 ACK *00\xff\n"), Err(ParseError::NotAscii { byte: 0xFF, offset: 9 })));
         assert!(matches!(parse_reply(&[b'1'; 200]), Err(ParseError::TooLong(200))));
     }
@@ -320,7 +405,13 @@ mod tests {
             (0u32..5).prop_map(|version| Command::Hello { version }),
             (n(), n(), n(), -180.0..180.0f64).prop_map(|(x, y, z, yaw)| Command::Move { x, y, z, yaw }),
             (0.0..200.0f64).prop_map(|opening| Command::Grip { opening }),
-            (n(), n(), n(), -180.0..180.0f64, 0.0..200.0f64).prop_map(|(x, y, z, yaw, opening)| Command::Track { x, y, z, yaw, opening }),
+            (n(), n(), n(), -180.0..180.0f64, 0.0..200.0f64).prop_map(|(x, y, z, yaw, opening)| Command::Track {
+                x,
+                y,
+                z,
+                yaw,
+                opening
+            }),
             Just(Command::Home),
             Just(Command::Stop),
             Just(Command::Ping),
@@ -332,9 +423,13 @@ mod tests {
         // Numbers travel with two decimals.
         let r = |v: f64| (v * 100.0).round();
         match (a, b) {
-            (Command::Move { x, y, z, yaw }, Command::Move { x: x2, y: y2, z: z2, yaw: w2 }) => [r(*x) == r(*x2), r(*y) == r(*y2), r(*z) == r(*z2), r(*yaw) == r(*w2)].iter().all(|b| *b),
+            (Command::Move { x, y, z, yaw }, Command::Move { x: x2, y: y2, z: z2, yaw: w2 }) => {
+                [r(*x) == r(*x2), r(*y) == r(*y2), r(*z) == r(*z2), r(*yaw) == r(*w2)].iter().all(|b| *b)
+            }
             (Command::Grip { opening }, Command::Grip { opening: o2 }) => (opening - o2).abs() <= 0.005 + 1e-9,
-            (Command::Track { x, opening, .. }, Command::Track { x: x2, opening: o2, .. }) => (x - x2).abs() <= 0.005 + 1e-9 && (opening - o2).abs() <= 0.005 + 1e-9,
+            (Command::Track { x, opening, .. }, Command::Track { x: x2, opening: o2, .. }) => {
+                (x - x2).abs() <= 0.005 + 1e-9 && (opening - o2).abs() <= 0.005 + 1e-9
+            }
             _ => a == b,
         }
     }

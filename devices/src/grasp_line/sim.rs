@@ -6,8 +6,8 @@
 //! [`serve_pty`] runs it on a pseudo-terminal whose path is published as a symlink, so a
 //! "port unplugged" fault can close the terminal and bring a new one back at the same path.
 
+use super::codec::{self as protocol, Command, NakCode, Reply, MAX_LINE, PROTOCOL_VERSION};
 use crate::link::{pty_pair, LineEvent, LineReader, Link, SerialLink};
-use crate::protocol::{self, Command, NakCode, Reply, MAX_LINE, PROTOCOL_VERSION};
 use rand::{Rng, SeedableRng};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -18,8 +18,11 @@ use std::time::{Duration, Instant};
 /// The reachable box of the simulated arm (mm), a Dobot-Magician-like workspace.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimLimits {
+    /// Lowest reachable x, y, z, mm.
     pub min: [f64; 3],
+    /// Highest reachable x, y, z, mm.
     pub max: [f64; 3],
+    /// Widest gripper opening, mm.
     pub max_opening: f64,
 }
 
@@ -32,17 +35,21 @@ impl Default for SimLimits {
 /// Something the controller did, in order (what tests compare with what the host intended).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Executed {
+    /// Its sequence number.
     pub seq: u32,
+    /// The command.
     pub command: Command,
 }
 
 /// The simulated controller's state.
 pub struct SimController {
+    /// What the simulated arm can reach.
     pub limits: SimLimits,
     /// Time one queued motion takes.
     pub motion_time: Duration,
     /// Halt when no valid line arrives for this long while moving.
     pub heartbeat_timeout: Duration,
+    /// Queued motions beyond this are refused with NAK BUSY.
     pub queue_capacity: usize,
     session: bool,
     last_seq: Option<u32>,
@@ -50,18 +57,23 @@ pub struct SimController {
     current: Option<(u32, Command, Instant)>,
     completed: HashSet<u32>,
     last_heard: Instant,
+    /// Current x, y, z (mm) and yaw (degrees).
     pub pose: [f64; 4],
+    /// Current gripper opening, mm.
     pub opening: f64,
     /// Every command executed (duplicates are not executed, so never appear twice).
     pub executed: Vec<Executed>,
     /// Lines refused for a bad CRC or syntax.
     pub rejected_lines: u64,
+    /// Times the heartbeat timeout halted the arm.
     pub heartbeat_halts: u64,
 }
 
+/// Where HOME goes: x, y, z (mm), yaw (degrees).
 pub const HOME_POSE: [f64; 4] = [200.0, 0.0, 100.0, 0.0];
 
 impl SimController {
+    /// A controller at home, idle, its heartbeat clock started at `now`.
     pub fn new(now: Instant) -> Self {
         SimController {
             limits: SimLimits::default(),
@@ -98,7 +110,10 @@ impl SimController {
             Err(e) => {
                 self.rejected_lines += 1;
                 let code = match e {
-                    protocol::ParseError::CrcMismatch { .. } | protocol::ParseError::NoCrc | protocol::ParseError::NotAscii { .. } | protocol::ParseError::TooLong(_) => NakCode::Crc,
+                    protocol::ParseError::CrcMismatch { .. }
+                    | protocol::ParseError::NoCrc
+                    | protocol::ParseError::NotAscii { .. }
+                    | protocol::ParseError::TooLong(_) => NakCode::Crc,
                     _ => NakCode::Syntax,
                 };
                 // The sequence number of a damaged line cannot be trusted: NAK with 0.
@@ -140,9 +155,17 @@ impl SimController {
             }
         }
         let out = match &cmd {
-            Command::Move { x, y, z, .. } if !self.in_range([*x, *y, *z]) => return vec![reply(Reply::Nak(NakCode::Range))],
-            Command::Track { x, y, z, opening, .. } if !self.in_range([*x, *y, *z]) || *opening > self.limits.max_opening => return vec![reply(Reply::Nak(NakCode::Range))],
-            Command::Grip { opening } if *opening < 0.0 || *opening > self.limits.max_opening => return vec![reply(Reply::Nak(NakCode::Range))],
+            Command::Move { x, y, z, .. } if !self.in_range([*x, *y, *z]) => {
+                return vec![reply(Reply::Nak(NakCode::Range))]
+            }
+            Command::Track { x, y, z, opening, .. }
+                if !self.in_range([*x, *y, *z]) || *opening > self.limits.max_opening =>
+            {
+                return vec![reply(Reply::Nak(NakCode::Range))]
+            }
+            Command::Grip { opening } if *opening < 0.0 || *opening > self.limits.max_opening => {
+                return vec![reply(Reply::Nak(NakCode::Range))]
+            }
             Command::Move { .. } | Command::Grip { .. } | Command::Home => {
                 if self.queue.len() >= self.queue_capacity {
                     return vec![reply(Reply::Nak(NakCode::Busy))];
@@ -180,7 +203,9 @@ impl SimController {
     /// Advances motions; returns DONE events.
     pub fn tick(&mut self, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
-        if (self.current.is_some() || !self.queue.is_empty()) && now.duration_since(self.last_heard) > self.heartbeat_timeout {
+        if (self.current.is_some() || !self.queue.is_empty())
+            && now.duration_since(self.last_heard) > self.heartbeat_timeout
+        {
             log::warn!("sim arm: no heartbeat for {:?}; halting", self.heartbeat_timeout);
             self.heartbeat_halts += 1;
             self.halt();
@@ -210,7 +235,13 @@ impl SimController {
 
     /// Commands that moved something (moves, grips, homes, tracks), in execution order.
     pub fn motions(&self) -> Vec<Executed> {
-        self.executed.iter().filter(|e| matches!(e.command, Command::Move { .. } | Command::Grip { .. } | Command::Home | Command::Track { .. })).cloned().collect()
+        self.executed
+            .iter()
+            .filter(|e| {
+                matches!(e.command, Command::Move { .. } | Command::Grip { .. } | Command::Home | Command::Track { .. })
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -232,13 +263,17 @@ pub struct Faults {
     /// After this many received lines, close the terminal (port unplugged) for `down_for`, then
     /// publish a new one at the same path. Repeats every `disconnect_every` lines.
     pub disconnect_every: Option<u64>,
+    /// How long an unplugged port stays away.
     pub down_for: Duration,
+    /// Seed of the fault dice.
     pub seed: u64,
 }
 
 /// A running simulated controller; dropping it stops the thread and removes the symlink.
 pub struct SimServer {
+    /// The symlink the pseudo-terminal is published at.
     pub path: PathBuf,
+    /// The controller, shared with the test that inspects it.
     pub state: Arc<Mutex<SimController>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -247,6 +282,7 @@ pub struct SimServer {
 }
 
 impl SimServer {
+    /// Stops serving and removes the symlink.
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -276,84 +312,82 @@ pub fn serve_pty(link_path: &Path, state: Arc<Mutex<SimController>>, faults: Fau
     let stop = Arc::new(AtomicBool::new(false));
     let disconnects = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (st, sp, dc, path) = (state.clone(), stop.clone(), disconnects.clone(), link_path.to_path_buf());
-    let thread = std::thread::Builder::new()
-        .name("sim-arm".into())
-        .spawn(move || {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(faults.seed);
-            let mut link: Box<dyn Link> = Box::new(SerialLink::from_port(master, Duration::from_millis(500)));
-            let mut reader = LineReader::new(MAX_LINE);
-            let mut received = 0u64;
-            while !sp.load(Ordering::SeqCst) {
-                let ev = reader.read_line(link.as_mut(), Duration::from_millis(5));
-                let mut out = Vec::new();
-                match ev {
-                    Ok(LineEvent::Line(mut line)) => {
-                        received += 1;
-                        if let Some(every) = faults.disconnect_every {
-                            if received % every == 0 {
-                                dc.fetch_add(1, Ordering::SeqCst);
-                                log::info!("sim arm: unplugging {} for {:?}", path.display(), faults.down_for);
-                                drop(std::mem::replace(&mut link, Box::new(crate::link::NullLink)));
-                                let _ = std::fs::remove_file(&path);
-                                std::thread::sleep(faults.down_for);
-                                match pty_pair() {
-                                    Ok((m, n)) => {
-                                        link = Box::new(SerialLink::from_port(m, Duration::from_millis(500)));
-                                        reader.clear();
-                                        let _ = publish(&path, &n);
-                                    }
-                                    Err(e) => {
-                                        log::error!("sim arm: cannot reopen a terminal: {e}");
-                                        return;
-                                    }
+    let thread = std::thread::Builder::new().name("sim-arm".into()).spawn(move || {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(faults.seed);
+        let mut link: Box<dyn Link> = Box::new(SerialLink::from_port(master, Duration::from_millis(500)));
+        let mut reader = LineReader::new(MAX_LINE);
+        let mut received = 0u64;
+        while !sp.load(Ordering::SeqCst) {
+            let ev = reader.read_line(link.as_mut(), Duration::from_millis(5));
+            let mut out = Vec::new();
+            match ev {
+                Ok(LineEvent::Line(mut line)) => {
+                    received += 1;
+                    if let Some(every) = faults.disconnect_every {
+                        if received.is_multiple_of(every) {
+                            dc.fetch_add(1, Ordering::SeqCst);
+                            log::info!("sim arm: unplugging {} for {:?}", path.display(), faults.down_for);
+                            drop(std::mem::replace(&mut link, Box::new(crate::link::NullLink)));
+                            let _ = std::fs::remove_file(&path);
+                            std::thread::sleep(faults.down_for);
+                            match pty_pair() {
+                                Ok((m, n)) => {
+                                    link = Box::new(SerialLink::from_port(m, Duration::from_millis(500)));
+                                    reader.clear();
+                                    let _ = publish(&path, &n);
                                 }
-                                continue;
+                                Err(e) => {
+                                    log::error!("sim arm: cannot reopen a terminal: {e}");
+                                    return;
+                                }
                             }
-                        }
-                        if rng.gen_bool(faults.drop_in) {
                             continue;
                         }
-                        if rng.gen_bool(faults.garble_in) && line.len() > 2 {
-                            let i = rng.gen_range(0..line.len() - 1);
-                            line[i] ^= 0x04;
-                        }
-                        let now = Instant::now();
-                        let mut s = st.lock().unwrap();
-                        if rng.gen_bool(faults.nak_busy) {
-                            if let Ok((seq, _)) = protocol::parse_command(&line) {
-                                s.last_heard = now;
-                                out.push(protocol::encode_reply(seq, &Reply::Nak(NakCode::Busy)));
-                            } else {
-                                out = s.handle_line(&line, now);
-                            }
+                    }
+                    if rng.gen_bool(faults.drop_in) {
+                        continue;
+                    }
+                    if rng.gen_bool(faults.garble_in) && line.len() > 2 {
+                        let i = rng.gen_range(0..line.len() - 1);
+                        line[i] ^= 0x04;
+                    }
+                    let now = Instant::now();
+                    let mut s = st.lock().unwrap();
+                    if rng.gen_bool(faults.nak_busy) {
+                        if let Ok((seq, _)) = protocol::parse_command(&line) {
+                            s.last_heard = now;
+                            out.push(protocol::encode_reply(seq, &Reply::Nak(NakCode::Busy)));
                         } else {
                             out = s.handle_line(&line, now);
                         }
-                    }
-                    Ok(LineEvent::Overflow) => st.lock().unwrap().rejected_lines += 1,
-                    Ok(LineEvent::Timeout) => {}
-                    Err(_) => {
-                        // The host closed its end; wait for it to come back.
-                        std::thread::sleep(Duration::from_millis(5));
+                    } else {
+                        out = s.handle_line(&line, now);
                     }
                 }
-                out.extend(st.lock().unwrap().tick(Instant::now()));
-                for reply in out {
-                    if rng.gen_bool(faults.drop_out) {
-                        continue;
-                    }
-                    let mut bytes = reply.into_bytes();
-                    if rng.gen_bool(faults.garble_out) && bytes.len() > 2 {
-                        let i = rng.gen_range(0..bytes.len() - 1);
-                        bytes[i] ^= 0x04;
-                    }
-                    if !faults.max_delay.is_zero() {
-                        std::thread::sleep(faults.max_delay.mul_f64(rng.gen::<f64>()));
-                    }
-                    let _ = link.write_all_bytes(&bytes);
+                Ok(LineEvent::Overflow) => st.lock().unwrap().rejected_lines += 1,
+                Ok(LineEvent::Timeout) => {}
+                Err(_) => {
+                    // The host closed its end; wait for it to come back.
+                    std::thread::sleep(Duration::from_millis(5));
                 }
             }
-        })?;
+            out.extend(st.lock().unwrap().tick(Instant::now()));
+            for reply in out {
+                if rng.gen_bool(faults.drop_out) {
+                    continue;
+                }
+                let mut bytes = reply.into_bytes();
+                if rng.gen_bool(faults.garble_out) && bytes.len() > 2 {
+                    let i = rng.gen_range(0..bytes.len() - 1);
+                    bytes[i] ^= 0x04;
+                }
+                if !faults.max_delay.is_zero() {
+                    std::thread::sleep(faults.max_delay.mul_f64(rng.gen::<f64>()));
+                }
+                let _ = link.write_all_bytes(&bytes);
+            }
+        }
+    })?;
     Ok(SimServer { path: link_path.to_path_buf(), state, stop, thread: Some(thread), disconnects })
 }
 
@@ -369,15 +403,24 @@ mod tests {
     fn duplicates_are_acknowledged_but_never_executed_twice() {
         let t0 = Instant::now();
         let mut sim = SimController::new(t0);
-        assert_eq!(sim.handle_line(&cmd(1, Command::Ping), t0), vec![protocol::encode_reply(1, &Reply::Nak(NakCode::Session))]);
-        assert_eq!(sim.handle_line(&cmd(1, Command::Hello { version: 1 }), t0), vec![protocol::encode_reply(1, &Reply::Ack)]);
+        assert_eq!(
+            sim.handle_line(&cmd(1, Command::Ping), t0),
+            vec![protocol::encode_reply(1, &Reply::Nak(NakCode::Session))]
+        );
+        assert_eq!(
+            sim.handle_line(&cmd(1, Command::Hello { version: 1 }), t0),
+            vec![protocol::encode_reply(1, &Reply::Ack)]
+        );
         let mv = cmd(2, Command::Move { x: 100.0, y: 0.0, z: 50.0, yaw: 10.0 });
         assert_eq!(sim.handle_line(&mv, t0), vec![protocol::encode_reply(2, &Reply::Ack)]);
         assert_eq!(sim.handle_line(&mv, t0), vec![protocol::encode_reply(2, &Reply::Ack)]);
         let done = sim.tick(t0 + Duration::from_millis(31));
         assert_eq!(done, vec![protocol::encode_reply(2, &Reply::Done)]);
         // A resend after completion gets ACK and DONE again (lost DONE recovery), still one execution.
-        assert_eq!(sim.handle_line(&mv, t0), vec![protocol::encode_reply(2, &Reply::Ack), protocol::encode_reply(2, &Reply::Done)]);
+        assert_eq!(
+            sim.handle_line(&mv, t0),
+            vec![protocol::encode_reply(2, &Reply::Ack), protocol::encode_reply(2, &Reply::Done)]
+        );
         assert_eq!(sim.motions().len(), 1);
         assert_eq!(sim.pose, [100.0, 0.0, 50.0, 10.0]);
     }
@@ -387,11 +430,17 @@ mod tests {
         let t0 = Instant::now();
         let mut sim = SimController::new(t0);
         sim.handle_line(&cmd(5, Command::Hello { version: 1 }), t0);
-        assert_eq!(sim.handle_line(&cmd(6, Command::Move { x: 900.0, y: 0.0, z: 0.0, yaw: 0.0 }), t0), vec![protocol::encode_reply(6, &Reply::Nak(NakCode::Range))]);
+        assert_eq!(
+            sim.handle_line(&cmd(6, Command::Move { x: 900.0, y: 0.0, z: 0.0, yaw: 0.0 }), t0),
+            vec![protocol::encode_reply(6, &Reply::Nak(NakCode::Range))]
+        );
         let mut bad = cmd(7, Command::Home);
         bad[3] ^= 0x01;
         assert_eq!(sim.handle_line(&bad, t0), vec![protocol::encode_reply(0, &Reply::Nak(NakCode::Crc))]);
-        assert_eq!(sim.handle_line(&cmd(8, Command::Hello { version: 9 }), t0), vec![protocol::encode_reply(8, &Reply::Nak(NakCode::Session))]);
+        assert_eq!(
+            sim.handle_line(&cmd(8, Command::Hello { version: 9 }), t0),
+            vec![protocol::encode_reply(8, &Reply::Nak(NakCode::Session))]
+        );
         assert!(sim.motions().is_empty());
         assert_eq!(sim.rejected_lines, 1);
     }

@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 /// One RGB8 frame (packed, row-major). The buffer is reused by sources that can.
 #[derive(Debug, Clone, Default)]
 pub struct Frame {
+    /// Packed RGB8, `width × height × 3` bytes.
     pub rgb: Vec<u8>,
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
     /// Frame counter of the source (gaps mean the source dropped frames).
     pub index: u64,
@@ -18,27 +21,46 @@ pub struct Frame {
     pub origin: String,
 }
 
+/// Why a source gave no frame; only `Setup` ends a run.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// A frame arrived damaged and was skipped; the source is still usable.
     #[error("corrupt frame from {origin}: {reason}")]
-    Corrupt { origin: String, reason: String },
+    Corrupt {
+        /// The source and frame.
+        origin: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// No frame within the timeout; the source is still usable (it may have been reopened).
     #[error("no frame from {origin} within {timeout:?}")]
-    Timeout { origin: String, timeout: Duration },
+    Timeout {
+        /// The source.
+        origin: String,
+        /// How long was waited.
+        timeout: Duration,
+    },
     /// The device is gone; the caller reopens it with back-off.
     #[error("camera {origin} lost: {reason}")]
-    Lost { origin: String, reason: String },
+    Lost {
+        /// The device.
+        origin: String,
+        /// Why it is considered gone.
+        reason: String,
+    },
     /// A replay has no more frames.
     #[error("end of replay {0}")]
     End(String),
+    /// The source cannot be used as configured (format, size, missing directory).
     #[error("{0}")]
     Setup(String),
 }
 
+/// A source of RGB frames: a camera or a replay.
 pub trait FrameSource: Send {
     /// Fills `frame` with the next frame, waiting at most `timeout`.
     fn next_frame(&mut self, frame: &mut Frame, timeout: Duration) -> Result<(), FrameError>;
+    /// The source, for logs.
     fn describe(&self) -> String;
 }
 
@@ -46,17 +68,21 @@ pub trait FrameSource: Send {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PixelFormat {
+    /// YUYV 4:2:2.
     Yuyv,
+    /// Motion JPEG.
     Mjpeg,
 }
 
 impl PixelFormat {
+    /// The V4L2 fourcc.
     pub fn fourcc(self) -> [u8; 4] {
         match self {
             PixelFormat::Yuyv => *b"YUYV",
             PixelFormat::Mjpeg => *b"MJPG",
         }
     }
+    /// The format of a V4L2 fourcc, if supported.
     pub fn from_fourcc(f: [u8; 4]) -> Option<Self> {
         match &f {
             b"YUYV" => Some(PixelFormat::Yuyv),
@@ -70,9 +96,12 @@ impl PixelFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatPreference {
+    /// YUYV if offered, else MJPEG.
     #[default]
     Auto,
+    /// YUYV only.
     Yuyv,
+    /// MJPEG only.
     Mjpeg,
 }
 
@@ -87,14 +116,19 @@ pub fn choose_format(offered: &[[u8; 4]], pref: FormatPreference) -> Result<Pixe
         FormatPreference::Mjpeg => vec![PixelFormat::Mjpeg],
         FormatPreference::Auto => vec![PixelFormat::Yuyv, PixelFormat::Mjpeg],
     };
-    want.into_iter().find(|p| has(*p)).ok_or_else(|| format!("the camera offers [{}], none of which grasp-edge can convert for `{pref:?}` (YUYV or MJPG needed)", names()))
+    want.into_iter().find(|p| has(*p)).ok_or_else(|| {
+        format!(
+            "the camera offers [{}], none of which grasp-edge can convert for `{pref:?}` (YUYV or MJPG needed)",
+            names()
+        )
+    })
 }
 
 /// Converts a YUYV 4:2:2 buffer (BT.601 limited range, as UVC cameras send) to packed RGB8.
 /// `data` must hold at least `width*height*2` bytes (a driver's `bytesused`); `stride` is the
 /// bytes per row (≥ 2·width).
 pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, stride: usize, out: &mut Vec<u8>) -> Result<(), String> {
-    if width % 2 != 0 {
+    if !width.is_multiple_of(2) {
         return Err(format!("YUYV width {width} is odd"));
     }
     let stride = stride.max(width * 2);
@@ -124,7 +158,8 @@ pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, stride: usize, out:
 
 /// Decodes one MJPEG frame into packed RGB8, checking it has the negotiated size.
 pub fn decode_mjpeg(data: &[u8], width: usize, height: usize, out: &mut Vec<u8>) -> Result<(), String> {
-    let img = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg).map_err(|e| format!("bad JPEG ({} bytes): {e}", data.len()))?;
+    let img = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
+        .map_err(|e| format!("bad JPEG ({} bytes): {e}", data.len()))?;
     if img.width() as usize != width || img.height() as usize != height {
         return Err(format!("JPEG is {}x{}, negotiated {width}x{height}", img.width(), img.height()));
     }
@@ -135,7 +170,14 @@ pub fn decode_mjpeg(data: &[u8], width: usize, height: usize, out: &mut Vec<u8>)
 }
 
 /// Converts one captured buffer (`bytesused` bytes of it) in format `fmt` to RGB.
-pub fn convert(fmt: PixelFormat, data: &[u8], width: usize, height: usize, stride: usize, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn convert(
+    fmt: PixelFormat,
+    data: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     match fmt {
         PixelFormat::Yuyv => yuyv_to_rgb(data, width, height, stride, out),
         PixelFormat::Mjpeg => decode_mjpeg(data, width, height, out),
@@ -145,10 +187,15 @@ pub fn convert(fmt: PixelFormat, data: &[u8], width: usize, height: usize, strid
 /// Camera settings.
 #[derive(Debug, Clone)]
 pub struct V4l2Settings {
+    /// The device node.
     pub device: PathBuf,
+    /// Requested width, pixels.
     pub width: u32,
+    /// Requested height, pixels.
     pub height: u32,
+    /// Requested frames per second.
     pub fps: u32,
+    /// Requested pixel format.
     pub format: FormatPreference,
 }
 
@@ -174,6 +221,7 @@ struct OpenCamera {
 }
 
 impl V4l2Source {
+    /// Opens and starts the device; the driver must accept the requested size.
     pub fn open(settings: V4l2Settings) -> Result<Self, FrameError> {
         let open = Self::open_device(&settings)?;
         Ok(V4l2Source { settings, open: Some(open), next_reopen: Instant::now(), corrupt_frames: 0 })
@@ -187,16 +235,23 @@ impl V4l2Source {
         use v4l::video::Capture;
         let origin = s.device.display().to_string();
         let setup = |what: &str, e: std::io::Error| FrameError::Setup(format!("camera {origin}: {what}: {e}"));
-        let device = Box::new(v4l::Device::with_path(&s.device).map_err(|e| FrameError::Lost { origin: origin.clone(), reason: format!("cannot open: {e}") })?);
-        let offered: Vec<[u8; 4]> = device.enum_formats().map_err(|e| setup("listing formats", e))?.iter().map(|d| d.fourcc.repr).collect();
-        let wanted = choose_format(&offered, s.format).map_err(|e| FrameError::Setup(format!("camera {origin}: {e}")))?;
+        let device = Box::new(
+            v4l::Device::with_path(&s.device)
+                .map_err(|e| FrameError::Lost { origin: origin.clone(), reason: format!("cannot open: {e}") })?,
+        );
+        let offered: Vec<[u8; 4]> =
+            device.enum_formats().map_err(|e| setup("listing formats", e))?.iter().map(|d| d.fourcc.repr).collect();
+        let wanted =
+            choose_format(&offered, s.format).map_err(|e| FrameError::Setup(format!("camera {origin}: {e}")))?;
         let mut fmt = device.format().map_err(|e| setup("reading the format", e))?;
         fmt.width = s.width;
         fmt.height = s.height;
         fmt.fourcc = v4l::FourCC::new(&wanted.fourcc());
         // Use what the driver actually set, which may differ from what was asked.
         let got = device.set_format(&fmt).map_err(|e| setup("setting the format", e))?;
-        let format = PixelFormat::from_fourcc(got.fourcc.repr).ok_or_else(|| FrameError::Setup(format!("camera {origin}: driver switched to unsupported format {}", got.fourcc)))?;
+        let format = PixelFormat::from_fourcc(got.fourcc.repr).ok_or_else(|| {
+            FrameError::Setup(format!("camera {origin}: driver switched to unsupported format {}", got.fourcc))
+        })?;
         if got.width != s.width || got.height != s.height {
             log::warn!("camera {origin}: asked {}x{}, driver gives {}x{}", s.width, s.height, got.width, got.height);
         }
@@ -208,9 +263,17 @@ impl V4l2Source {
         // SAFETY of the 'static: the stream borrows the boxed device, which lives in the same struct
         // and is dropped after it (field order), and the Box keeps its address fixed.
         let dev_ref: &'static v4l::Device = unsafe { &*(device.as_ref() as *const v4l::Device) };
-        let stream = v4l::io::mmap::Stream::with_buffers(dev_ref, v4l::buffer::Type::VideoCapture, 4).map_err(|e| setup("allocating buffers", e))?;
+        let stream = v4l::io::mmap::Stream::with_buffers(dev_ref, v4l::buffer::Type::VideoCapture, 4)
+            .map_err(|e| setup("allocating buffers", e))?;
         log::info!("camera {origin}: {}x{} {:?}", got.width, got.height, format);
-        Ok(OpenCamera { stream, _device: device, format, width: got.width as usize, height: got.height as usize, stride: got.stride as usize })
+        Ok(OpenCamera {
+            stream,
+            _device: device,
+            format,
+            width: got.width as usize,
+            height: got.height as usize,
+            stride: got.stride as usize,
+        })
     }
 }
 
@@ -282,25 +345,36 @@ pub struct ReplaySource {
 }
 
 impl ReplaySource {
+    /// The frames of `dir` (or its `frames/`), at `fps` (0: as fast as asked).
     pub fn open(dir: &Path, fps: f64, looping: bool) -> Result<Self, FrameError> {
         let frames_dir = if dir.join("frames").is_dir() { dir.join("frames") } else { dir.to_path_buf() };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&frames_dir)
             .map_err(|e| FrameError::Setup(format!("replay directory {}: {e}", frames_dir.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("png" | "jpg" | "jpeg")))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+                    Some("png" | "jpg" | "jpeg")
+                )
+            })
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(FrameError::Setup(format!("replay directory {} holds no .png/.jpg frames", frames_dir.display())));
+            return Err(FrameError::Setup(format!(
+                "replay directory {} holds no .png/.jpg frames",
+                frames_dir.display()
+            )));
         }
         let period = if fps > 0.0 { Duration::from_secs_f64(1.0 / fps) } else { Duration::ZERO };
         Ok(ReplaySource { files, next: 0, period, last: None, looping, index: 0, dir: frames_dir })
     }
 
+    /// Number of frame files.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// Whether there are none (never true for an opened replay).
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
@@ -327,7 +401,9 @@ impl FrameSource for ReplaySource {
         self.index += 1;
         frame.index = self.index;
         frame.origin = path.display().to_string();
-        let img = image::open(path).map_err(|e| FrameError::Corrupt { origin: path.display().to_string(), reason: e.to_string() })?.into_rgb8();
+        let img = image::open(path)
+            .map_err(|e| FrameError::Corrupt { origin: path.display().to_string(), reason: e.to_string() })?
+            .into_rgb8();
         frame.width = img.width() as usize;
         frame.height = img.height() as usize;
         frame.rgb.clear();
@@ -336,7 +412,12 @@ impl FrameSource for ReplaySource {
     }
 
     fn describe(&self) -> String {
-        format!("replay of {} ({} frames{})", self.dir.display(), self.files.len(), if self.looping { ", looping" } else { "" })
+        format!(
+            "replay of {} ({} frames{})",
+            self.dir.display(),
+            self.files.len(),
+            if self.looping { ", looping" } else { "" }
+        )
     }
 }
 
@@ -384,7 +465,9 @@ mod tests {
     fn mjpeg_decodes_and_checks_its_size() {
         let img = image::RgbImage::from_fn(16, 8, |x, _| image::Rgb([(x * 16) as u8, 100, 50]));
         let mut jpeg = Vec::new();
-        image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
         let mut out = Vec::new();
         decode_mjpeg(&jpeg, 16, 8, &mut out).unwrap();
         assert_eq!(out.len(), 16 * 8 * 3);
@@ -412,6 +495,8 @@ mod tests {
         assert!(matches!(src.next_frame(&mut f, Duration::from_secs(1)), Err(FrameError::Corrupt { .. })));
         assert!(matches!(src.next_frame(&mut f, Duration::from_secs(1)), Err(FrameError::End(_))));
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(ReplaySource::open(empty.path(), 0.0, false), Err(FrameError::Setup(m)) if m.contains("no .png")));
+        assert!(
+            matches!(ReplaySource::open(empty.path(), 0.0, false), Err(FrameError::Setup(m)) if m.contains("no .png"))
+        );
     }
 }

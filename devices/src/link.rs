@@ -1,5 +1,5 @@
 //! Byte links to an arm controller: a serial port (a real UART, a USB CDC device or a
-//! pseudo-terminal) with a timeout on every read and write. The drivers in [`crate::arm`] and
+//! pseudo-terminal) with a timeout on every read and write. The drivers in [`crate::grasp_line`] and
 //! [`crate::dobot`] speak their protocols over any [`Link`], so tests and the simulator use the same code
 //! as the robot.
 
@@ -14,6 +14,7 @@ pub trait Link: Send {
     fn write_all_bytes(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// Drops unread input (stale replies after a reconnect or a timeout).
     fn discard_input(&mut self) -> io::Result<()>;
+    /// The port, for logs.
     fn describe(&self) -> String;
 }
 
@@ -25,14 +26,15 @@ pub struct SerialLink {
 }
 
 impl SerialLink {
+    /// Opens `path` at `baud`, 8N1, exclusive; writes time out after `write_timeout`.
     pub fn open(path: &str, baud: u32, write_timeout: Duration) -> io::Result<Self> {
-        let port = serialport::new(path, baud)
-            .timeout(write_timeout)
-            .open_native()
-            .map_err(|e| io::Error::new(io::Error::from(e.clone()).kind(), format!("cannot open serial port {path}: {e}")))?;
+        let port = serialport::new(path, baud).timeout(write_timeout).open_native().map_err(|e| {
+            io::Error::new(io::Error::from(e.clone()).kind(), format!("cannot open serial port {path}: {e}"))
+        })?;
         Ok(SerialLink { port, path: path.to_string(), write_timeout })
     }
 
+    /// A link over an already open port (a pseudo-terminal's master side).
     pub fn from_port(port: serialport::TTYPort, write_timeout: Duration) -> Self {
         use serialport::SerialPort;
         let path = port.name().unwrap_or_else(|| "<pty>".into());
@@ -55,9 +57,14 @@ impl Link for SerialLink {
         use serialport::SerialPort;
         self.port.set_timeout(timeout.max(Duration::from_millis(1))).map_err(io::Error::from)?;
         match self.port.read(buf) {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, format!("{}: end of file (port closed)", self.path))),
+            Ok(0) => {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, format!("{}: end of file (port closed)", self.path)))
+            }
             Ok(n) => Ok(n),
             Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            // A signal (SIGTERM while waiting for DONE) interrupts the wait; the link is fine, and
+            // the caller must still be able to send STOP on it.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(e),
         }
     }
@@ -108,13 +115,16 @@ pub struct LineReader {
 /// One event from [`LineReader::read_line`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum LineEvent {
+    /// A complete line, without its newline.
     Line(Vec<u8>),
     /// A run of bytes without newline longer than the maximum was dropped.
     Overflow,
+    /// No complete line within the timeout.
     Timeout,
 }
 
 impl LineReader {
+    /// A reader that drops lines longer than `max` bytes.
     pub fn new(max: usize) -> Self {
         LineReader { buf: Vec::with_capacity(max), max, overflowed: false }
     }
@@ -159,6 +169,7 @@ impl LineReader {
         }
     }
 
+    /// Forgets buffered bytes.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.overflowed = false;
@@ -193,7 +204,14 @@ mod tests {
 
     #[test]
     fn lines_split_across_reads_and_overflow_is_dropped_once() {
-        let mut link = Chunks(vec![b"1 AC".to_vec(), b"K *1234\n2 DONE".to_vec(), b" *0000\n".to_vec(), vec![b'x'; 200], vec![b'y'; 10], b"z\n3 ACK\n".to_vec()]);
+        let mut link = Chunks(vec![
+            b"1 AC".to_vec(),
+            b"K *1234\n2 DONE".to_vec(),
+            b" *0000\n".to_vec(),
+            vec![b'x'; 200],
+            vec![b'y'; 10],
+            b"z\n3 ACK\n".to_vec(),
+        ]);
         let mut r = LineReader::new(120);
         let t = Duration::from_millis(5);
         assert_eq!(r.read_line(&mut link, t).unwrap(), LineEvent::Line(b"1 ACK *1234\n".to_vec()));

@@ -1,0 +1,45 @@
+//! `grasp-calib check`: validates a calibration file and prints what it says.
+
+use anyhow::Result;
+use grasp_calib::CalibrationFile;
+use std::path::PathBuf;
+
+/// Validate a calibration file and print what it says.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The calibration file.
+    file: PathBuf,
+}
+
+/// Loads (which validates) and prints the camera, its pose and the fit.
+pub fn run(args: Args) -> Result<()> {
+    let file = args.file;
+    let f = CalibrationFile::load(&file)?;
+    let m = f.model();
+    let k = &f.intrinsics;
+    println!("{}: ok", file.display());
+    println!("  rig: {}  date: {}", f.rig, f.date);
+    println!(
+        "  image {}x{}, fx {:.1} fy {:.1} cx {:.1} cy {:.1}, distortion k1 {:.4} k2 {:.4} p1 {:.5} p2 {:.5} k3 {:.4}",
+        f.image.width, f.image.height, k.fx, k.fy, k.cx, k.cy, k.k1, k.k2, k.p1, k.p2, k.k3
+    );
+    let t = m.pose.translation;
+    println!(
+        "  camera at ({:.1}, {:.1}, {:.1}) mm, {:.1} mm above the table (z = {:.1})",
+        t.x,
+        t.y,
+        t.z,
+        t.z - f.table.z,
+        f.table.z
+    );
+    match &f.fit {
+        Some(q) => println!(
+            "  fit: {} points, RMS reprojection {:.2} px, RMS position {:.2} mm",
+            q.points, q.rms_reprojection_px, q.rms_position_mm
+        ),
+        None => println!("  fit: not recorded"),
+    }
+    let c = m.pixel_to_robot(k.cx, k.cy, None)?;
+    println!("  image centre → table point ({:.1}, {:.1}, {:.1}) mm", c.x, c.y, c.z);
+    Ok(())
+}

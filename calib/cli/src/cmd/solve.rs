@@ -1,0 +1,92 @@
+//! `grasp-calib solve`: a calibration from pixel ↔ robot pairs in a CSV file.
+
+use super::{now_utc, parse_grid, save_calibration};
+use anyhow::{bail, Context, Result};
+use grasp_calib::{solve_full, CalibrationFile, Correspondence};
+use nalgebra::Point3;
+use std::path::PathBuf;
+
+/// Solve a calibration from pixel ↔ robot pairs in a CSV file with header `u,v,x,y,z`
+/// (pixels; robot millimetres). Full mode (default): ≥ 6 points not all on one plane, solves
+/// intrinsics too. Planar mode (with --intrinsics or --intrinsics-from): ≥ 4 points on the
+/// table, intrinsics known (typed in, or from a file written by `import-camera-info`).
+///
+/// Example: grasp-calib solve pairs.csv --table-z 0 --image-size 640x480 --intrinsics 615,615,320,240 --out cal.toml
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The CSV file of pairs (header `u,v,x,y,z`).
+    pairs: PathBuf,
+    /// Known intrinsics typed in: fx,fy,cx,cy[,k1,k2,p1,p2,k3] (planar mode).
+    #[arg(long, value_delimiter = ',', conflicts_with = "intrinsics_from")]
+    intrinsics: Option<Vec<f64>>,
+    /// Known intrinsics from a calibration file (planar mode).
+    #[arg(long)]
+    intrinsics_from: Option<PathBuf>,
+    /// Table height in the robot frame, mm.
+    #[arg(long)]
+    table_z: f64,
+    /// Image size the pixels refer to, as WxH.
+    #[arg(long, value_parser = parse_grid)]
+    image_size: (usize, usize),
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "")]
+    rig: String,
+}
+
+/// Reads the pairs, solves, and saves a plausible calibration.
+pub fn run(args: Args) -> Result<()> {
+    let Args { pairs, intrinsics, intrinsics_from, table_z, image_size, out, rig } = args;
+    let known = match (intrinsics, intrinsics_from) {
+        (Some(v), _) => {
+            if !(v.len() == 4 || v.len() == 9) || v.iter().any(|x| !x.is_finite()) {
+                bail!(
+                    "--intrinsics takes fx,fy,cx,cy or fx,fy,cx,cy,k1,k2,p1,p2,k3 (finite numbers), got {} values",
+                    v.len()
+                );
+            }
+            let mut k = grasp_calib::Intrinsics::pinhole(v[0], v[1], v[2], v[3]);
+            if v.len() == 9 {
+                (k.k1, k.k2, k.p1, k.p2, k.k3) = (v[4], v[5], v[6], v[7], v[8]);
+            }
+            Some(k)
+        }
+        (None, Some(f)) => Some(CalibrationFile::load(&f)?.intrinsics),
+        (None, None) => None,
+    };
+    let mut reader = csv::Reader::from_path(&pairs).with_context(|| format!("reading {}", pairs.display()))?;
+    let headers = reader.headers()?.clone();
+    if headers.iter().collect::<Vec<_>>() != ["u", "v", "x", "y", "z"] {
+        bail!("{}: header must be `u,v,x,y,z`, is `{}`", pairs.display(), headers.iter().collect::<Vec<_>>().join(","));
+    }
+    let mut points = Vec::new();
+    for (i, rec) in reader.deserialize::<[f64; 5]>().enumerate() {
+        let [u, v, x, y, z] = rec.with_context(|| format!("{} line {}", pairs.display(), i + 2))?;
+        points.push(Correspondence { u, v, robot: Point3::new(x, y, z) });
+    }
+    let s = match &known {
+        Some(k) => grasp_calib::solve_planar(&points, k)
+            .with_context(|| format!("solving (planar, known intrinsics) from {}", pairs.display()))?,
+        None => solve_full(&points, table_z).with_context(|| format!("solving from {}", pairs.display()))?,
+    };
+    let fit = grasp_calib::file::FitQuality {
+        rms_reprojection_px: s.rms_reprojection_px,
+        rms_position_mm: s.rms_position_mm,
+        points: s.points,
+    };
+    let mut file =
+        CalibrationFile::from_model(&s.model, image_size.0 as u32, image_size.1 as u32, &rig, &now_utc(), Some(fit));
+    if known.is_some() {
+        // Planar mode: the points lie on the table, whose height they give.
+        file.table.z = table_z;
+    }
+    save_calibration(&file, &out)?;
+    println!(
+        "{} points: RMS reprojection {:.3} px, RMS position (leave-one-out) {:.2} mm; saved {}",
+        s.points,
+        s.rms_reprojection_px,
+        s.rms_position_mm,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The operator's stats line: per-stage latency percentiles over a window, arm round trips, and
+//! counters since start.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The stages of one frame that are timed, in loop order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting for and converting the camera frame.
+    Capture,
+    /// Crop, resize and normalise for the model.
+    Pre,
+    /// The network.
+    Infer,
+    /// Decoding the maps into grasps.
+    Post,
+    /// Robot frame, safety filter, tracker or planner.
+    Plan,
+    /// Commands to the arm and their replies.
+    Arm,
+}
+
+impl Stage {
+    /// Every stage, in loop order (the stats line's order).
+    pub const ALL: [Stage; 6] = [Stage::Capture, Stage::Pre, Stage::Infer, Stage::Post, Stage::Plan, Stage::Arm];
+
+    /// The stage's name in the stats line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Capture => "capture",
+            Stage::Pre => "pre",
+            Stage::Infer => "infer",
+            Stage::Post => "post",
+            Stage::Plan => "plan",
+            Stage::Arm => "arm",
+        }
+    }
+}
+
+/// Latency samples since the last report, plus counters since start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    samples: [Vec<f64>; Stage::ALL.len()],
+    rtt: Vec<f64>,
+    frames_since: u64,
+    since: Option<Instant>,
+    /// Frames processed since start.
+    pub frames: u64,
+    /// Frames skipped as damaged.
+    pub corrupt_frames: u64,
+    /// Waits for a frame that timed out.
+    pub timeouts: u64,
+    /// Times the camera was lost.
+    pub camera_lost: u64,
+    /// Frames the source skipped (gaps in its counter).
+    pub dropped_frames: u64,
+    /// Grasps refused by the safety filter, by reason.
+    pub refusals: BTreeMap<&'static str, u64>,
+    /// Commands the arm accepted.
+    pub commands: u64,
+    /// Commands that failed.
+    pub arm_errors: u64,
+    last_index: Option<u64>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+impl Stats {
+    /// Records how long `stage` took on one frame, ms.
+    pub fn stage(&mut self, stage: Stage, ms: f64) {
+        self.samples[stage as usize].push(ms);
+    }
+
+    /// Records one arm round trip.
+    pub fn rtt(&mut self, d: Duration) {
+        self.rtt.push(d.as_secs_f64() * 1e3);
+    }
+
+    /// Counts a frame; gaps in the source's counter count as dropped.
+    pub fn frame(&mut self, index: u64) {
+        self.frames += 1;
+        self.frames_since += 1;
+        if let Some(last) = self.last_index {
+            if index > last + 1 {
+                self.dropped_frames += index - last - 1;
+            }
+        }
+        self.last_index = Some(index);
+    }
+
+    /// p50 and p99 of one stage over the current window, ms.
+    pub fn stage_percentiles(&self, stage: Stage) -> (f64, f64) {
+        let mut v = self.samples[stage as usize].clone();
+        v.sort_by(f64::total_cmp);
+        (percentile(&v, 0.5), percentile(&v, 0.99))
+    }
+
+    /// The stats line, if `interval` has passed since the last one; starts a new window.
+    pub fn report(&mut self, interval: Duration, now: Instant) -> Option<String> {
+        let since = *self.since.get_or_insert(now);
+        let elapsed = now.duration_since(since);
+        if elapsed < interval {
+            return None;
+        }
+        let line = self.line(elapsed);
+        for s in self.samples.iter_mut() {
+            s.clear();
+        }
+        self.rtt.clear();
+        self.frames_since = 0;
+        self.since = Some(now);
+        Some(line)
+    }
+
+    /// The stats line of the current window so far, without starting a new one.
+    pub fn current_line(&self, now: Instant) -> String {
+        self.line(self.since.map(|t| now.duration_since(t)).unwrap_or_default())
+    }
+
+    /// The stats line of a window this long.
+    pub fn line(&self, window: Duration) -> String {
+        let fps = self.frames_since as f64 / window.as_secs_f64().max(1e-9);
+        let mut s = format!("{fps:.1} fps |");
+        for stage in Stage::ALL {
+            let (p50, p99) = self.stage_percentiles(stage);
+            s += &format!(" {} {p50:.1}/{p99:.1}", stage.name());
+        }
+        s += " ms p50/p99 |";
+        let mut rtt = self.rtt.clone();
+        rtt.sort_by(f64::total_cmp);
+        s += &format!(" arm rtt {:.1}/{:.1} ms |", percentile(&rtt, 0.5), percentile(&rtt, 0.99));
+        s += &format!(
+            " frames {} (corrupt {}, timeouts {}, dropped {}, camera lost {}) | commands {} (arm errors {})",
+            self.frames,
+            self.corrupt_frames,
+            self.timeouts,
+            self.dropped_frames,
+            self.camera_lost,
+            self.commands,
+            self.arm_errors
+        );
+        if !self.refusals.is_empty() {
+            let r: Vec<String> = self.refusals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s += &format!(" | refused {}", r.join(", "));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_percentiles_fps_and_dropped_frames() {
+        let mut s = Stats::default();
+        let t0 = Instant::now();
+        assert_eq!(s.report(Duration::from_secs(1), t0), None);
+        for (i, idx) in [1u64, 2, 3, 7, 8].iter().enumerate() {
+            s.frame(*idx);
+            s.stage(Stage::Infer, 10.0 + i as f64);
+        }
+        s.stage(Stage::Infer, 100.0);
+        let (p50, p99) = s.stage_percentiles(Stage::Infer);
+        assert_eq!((p50, p99), (13.0, 100.0), "nearest rank of 10..14 and 100");
+        assert_eq!(s.dropped_frames, 3);
+        let line = s.report(Duration::from_secs(1), t0 + Duration::from_millis(2500)).unwrap();
+        assert!(line.starts_with("2.0 fps |"), "{line}");
+        assert!(line.contains("infer 13.0/100.0"), "{line}");
+        assert!(line.contains("dropped 3"), "{line}");
+        assert!(s.stage_percentiles(Stage::Infer).0.is_nan(), "new window");
+    }
+}

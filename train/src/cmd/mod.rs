@@ -1,0 +1,94 @@
+//! One module per subcommand of `grasp-train`, each with its clap arguments and its `run`, and
+//! what they share: the training arguments and the device.
+#![allow(unused_imports)] // one prelude of imports for every subcommand module
+
+pub mod cv;
+pub mod eval;
+pub mod export;
+pub mod fit;
+pub mod init;
+pub mod synth;
+
+pub use anyhow::{bail, Context, Result};
+pub use clap::Args;
+pub use grasp_models::contract::{ModelInfo, DEFAULT_INPUT_SIZE};
+pub use grasp_models::detector::GraspDetector;
+pub use grasp_models::metric::{grasp_succeeds, GraspRect, IouMode};
+pub use grasp_models::preprocess::{resample_planar, ImageTransform};
+pub use grasp_models::{
+    load_backend, ArchKind, Architecture, AuxTask, BackendKind, BackendOptions, GraspModelFile, PeakMode,
+};
+pub use grasp_train::dataset::DatasetSpec;
+pub use grasp_train::fit::{FitConfig, Fitter, SampleStore};
+pub use grasp_train::loss::LossKind;
+pub use grasp_train::net::{named_weights, GraspNet};
+pub use grasp_train::split::{split, SplitMode, FOLDS};
+pub use std::path::PathBuf;
+
+/// The training settings `fit` and `cv` share.
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Training data as KIND:PATH, repeatable to mix sources. KIND: `cornell` (`*r.png` +
+    /// `*cpos.txt`) or `jacquard` (Jacquard layout; also what `grasp-train synth` writes).
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<DatasetSpec>,
+    /// Epochs (paper: 40).
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Square network input in pixels, a multiple of 4 (paper: 300).
+    #[arg(long, default_value_t = DEFAULT_INPUT_SIZE)]
+    pub input_size: usize,
+    /// Cross-validation fold 0..4 (each holds out 20 %: half validation, half test).
+    #[arg(long, default_value_t = 0)]
+    pub fold: usize,
+    /// `object` (no object in both training and evaluation) or `image`.
+    #[arg(long, default_value = "object")]
+    pub split: SplitMode,
+    /// Seed for the split, initialisation, shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use at most this many samples (whole objects), e.g. for a quick run.
+    #[arg(long)]
+    pub max_samples: Option<usize>,
+    /// Train without augmentation (random crop, zoom and rotation are on by default).
+    #[arg(long)]
+    pub no_augment: bool,
+    /// CPU threads for libtorch (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// The run settings of the shared training arguments.
+pub fn fit_config(t: &TrainArgs, arch: ArchKind, aux: Option<AuxTask>, loss: LossKind, export_aux: bool) -> FitConfig {
+    FitConfig {
+        datasets: t.datasets.clone(),
+        arch,
+        aux,
+        loss,
+        epochs: t.epochs,
+        batch_size: t.batch_size.max(1),
+        learning_rate: t.learning_rate,
+        input_size: t.input_size,
+        fold: t.fold,
+        split: t.split,
+        seed: t.seed,
+        max_samples: t.max_samples,
+        augment: !t.no_augment,
+        export_aux,
+    }
+}
+
+/// The training device (CUDA when libtorch finds one), with the thread count set.
+pub fn device(threads: Option<usize>) -> tch::Device {
+    if let Some(n) = threads {
+        tch::set_num_threads(n as i32);
+    }
+    let d = grasp_models::backend::torch::best_device();
+    log::info!("training on {d:?}");
+    d
+}

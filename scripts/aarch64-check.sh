@@ -19,12 +19,12 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"
-# No debug info for this check: a faster build and a smaller target dir on CI.
-export CARGO_PROFILE_RELEASE_DEBUG=false
-echo "== cargo build --release --target $target -p grasp-edge (CPU: tract)" >&2
-cargo build --release --locked --target "$target" -p grasp-edge
+# The dev profile (dependencies optimised, see Cargo.toml), as the tests use: no release build
+# for a check. Deployments build with --release (scripts/cross-build.sh).
+echo "== cargo build --target $target -p grasp-edge (CPU: tract)" >&2
+cargo build --locked --target "$target" -p grasp-edge
 out="${CARGO_TARGET_DIR:-$root/target}"
-arm_bin="$out/$target/release/grasp-edge"
+arm_bin="$out/$target/debug/grasp-edge"
 file "$arm_bin" 2>/dev/null | grep -q "ARM aarch64" || { echo "not an aarch64 binary: $arm_bin" >&2; exit 1; }
 echo "== x86-64 reference" >&2
 # GRASP_X86_EDGE: an x86-64 grasp-edge already built (scripts/test.sh passes its test build, which

@@ -38,7 +38,7 @@ fi
 install -D -m 0755 "$bin" "$root/usr/local/bin/grasp-edge"
 install -D -m 0644 "$src/models/ggcnn-p-rgb-224.onnx" "$root/usr/local/share/grasp-edge/models/ggcnn-p-rgb-224.onnx"
 install -D -m 0644 "$src/README.md" "$root/usr/local/share/doc/grasp-edge/README.md"
-install -D -m 0644 "$src/devices/PROTOCOL.md" "$root/usr/local/share/doc/grasp-devices/PROTOCOL.md"
+install -D -m 0644 "$src/devices/PROTOCOL.md" "$root/usr/local/share/doc/grasp-edge/PROTOCOL.md"
 install -D -m 0644 "$src/systemd/grasp-edge.service" "$root/etc/systemd/system/grasp-edge.service"
 install -D -m 0644 "$src/systemd/99-grasp-edge.rules" "$root/etc/udev/rules.d/99-grasp-edge.rules"
 [ -e "$root/etc/default/grasp-edge" ] || install -D -m 0644 "$src/systemd/grasp-edge.env" "$root/etc/default/grasp-edge"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent setup step for building and testing grasp-edge on a Debian/x86-64 machine:
-#  0. Debian packages: libclang (bindgen generates the V4L2 bindings of the `v4l` crate);
+#  0. Debian packages: libclang (bindgen generates the V4L2 bindings of the `v4l` crate), and
+#     rustup's rustfmt and clippy (the gates of scripts/test.sh);
 #  1. a minimal libtorch (for `tch`) assembled from PyPI's torch==2.11.0 wheel in $GRASP_LIBTORCH
 #     (default: .libtorch/ in the checkout, git-ignored);
 #  2. a project-local Python venv (.venv/) with the outside referees used by the tests
@@ -16,6 +17,11 @@ mkdir -p "$cache"
 
 source "$root/scripts/debs.sh"
 grasp_install_debs
+
+# The format and lint gates of scripts/test.sh.
+if ! command -v cargo-fmt >/dev/null || ! command -v clippy-driver >/dev/null; then
+  rustup component add rustfmt clippy
+fi
 
 fetch() { # pip download one pinned wheel (no dependencies) into the cache unless it is there
   local spec="$1" pattern="$2"

@@ -158,6 +158,7 @@ pub fn yuyv_to_rgb(data: &[u8], width: usize, height: usize, stride: usize, out:
 
 /// Decodes one MJPEG frame into packed RGB8, checking it has the negotiated size.
 pub fn decode_mjpeg(data: &[u8], width: usize, height: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    check_jpeg_complete(data)?;
     let img = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg)
         .map_err(|e| format!("bad JPEG ({} bytes): {e}", data.len()))?;
     if img.width() as usize != width || img.height() as usize != height {
@@ -167,6 +168,35 @@ pub fn decode_mjpeg(data: &[u8], width: usize, height: usize, out: &mut Vec<u8>)
     out.clear();
     out.extend_from_slice(rgb.as_raw());
     Ok(())
+}
+
+/// A JPEG must end with its end-of-image marker (FF D9; zero padding after it, as some UVC cameras
+/// send, is allowed). The decoder fills a truncated JPEG with grey without an error, and a half
+/// image gives different grasps: it is a corrupt frame, never a frame.
+pub fn check_jpeg_complete(data: &[u8]) -> Result<(), String> {
+    let end = data.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    if data.len() < 4 || data[..2] != [0xFF, 0xD8] {
+        return Err(format!("not a JPEG ({} bytes, no start-of-image marker)", data.len()));
+    }
+    if data[..end].ends_with(&[0xFF, 0xD9]) {
+        Ok(())
+    } else {
+        Err(format!("truncated JPEG ({} bytes, no end-of-image marker)", data.len()))
+    }
+}
+
+/// Decodes an image file (PNG or JPEG) to packed RGB8 as every frame source and `detect` do:
+/// returns (pixels, width, height), or why the file is not a usable frame.
+pub fn decode_image_file(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize), String> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        check_jpeg_complete(bytes)?;
+    }
+    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?.into_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(format!("empty image ({w}x{h})"));
+    }
+    Ok((img.into_raw(), w, h))
 }
 
 /// Converts one captured buffer (`bytesused` bytes of it) in format `fmt` to RGB.
@@ -342,6 +372,7 @@ pub struct ReplaySource {
     looping: bool,
     index: u64,
     dir: PathBuf,
+    unreadable_in_row: usize,
 }
 
 impl ReplaySource {
@@ -366,7 +397,16 @@ impl ReplaySource {
             )));
         }
         let period = if fps > 0.0 { Duration::from_secs_f64(1.0 / fps) } else { Duration::ZERO };
-        Ok(ReplaySource { files, next: 0, period, last: None, looping, index: 0, dir: frames_dir })
+        Ok(ReplaySource {
+            files,
+            next: 0,
+            period,
+            last: None,
+            looping,
+            index: 0,
+            dir: frames_dir,
+            unreadable_in_row: 0,
+        })
     }
 
     /// Number of frame files.
@@ -401,13 +441,25 @@ impl FrameSource for ReplaySource {
         self.index += 1;
         frame.index = self.index;
         frame.origin = path.display().to_string();
-        let img = image::open(path)
-            .map_err(|e| FrameError::Corrupt { origin: path.display().to_string(), reason: e.to_string() })?
-            .into_rgb8();
-        frame.width = img.width() as usize;
-        frame.height = img.height() as usize;
-        frame.rgb.clear();
-        frame.rgb.extend_from_slice(img.as_raw());
+        let decoded = std::fs::read(path).map_err(|e| e.to_string()).and_then(|bytes| decode_image_file(&bytes));
+        let (rgb, width, height) = match decoded {
+            Ok(d) => d,
+            Err(reason) => {
+                // A whole pass without one readable frame is a broken replay, not a run of bad luck.
+                self.unreadable_in_row += 1;
+                if self.unreadable_in_row >= self.files.len() {
+                    return Err(FrameError::Setup(format!(
+                        "replay {}: none of its {} frames is readable (the last: {}: {reason})",
+                        self.dir.display(),
+                        self.files.len(),
+                        path.display()
+                    )));
+                }
+                return Err(FrameError::Corrupt { origin: path.display().to_string(), reason });
+            }
+        };
+        self.unreadable_in_row = 0;
+        (frame.rgb, frame.width, frame.height) = (rgb, width, height);
         Ok(())
     }
 
@@ -474,7 +526,7 @@ mod tests {
         assert!((out[3 * 15] as i32 - 240).abs() < 12, "last column red {}", out[3 * 15]);
         assert!(decode_mjpeg(&jpeg, 32, 8, &mut out).unwrap_err().contains("negotiated 32x8"));
         assert!(decode_mjpeg(&jpeg[..jpeg.len() / 2], 16, 8, &mut out).is_err());
-        assert!(decode_mjpeg(b"not a jpeg", 16, 8, &mut out).unwrap_err().contains("bad JPEG"));
+        assert!(decode_mjpeg(b"not a jpeg", 16, 8, &mut out).unwrap_err().contains("not a JPEG"));
     }
 
     #[test]
@@ -498,5 +550,58 @@ mod tests {
         assert!(
             matches!(ReplaySource::open(empty.path(), 0.0, false), Err(FrameError::Setup(m)) if m.contains("no .png"))
         );
+    }
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_a_corrupt_frame_never_a_frame() {
+        let whole = jpeg(32, 24);
+        assert!(decode_image_file(&whole).is_ok());
+        let mut padded = whole.clone();
+        padded.extend_from_slice(&[0, 0, 0]);
+        assert!(decode_image_file(&padded).is_ok(), "zero padding after EOI is what some cameras send");
+        for cut in [whole.len() / 2, whole.len() - 1] {
+            let e = decode_image_file(&whole[..cut]).unwrap_err();
+            assert!(e.contains("truncated JPEG"), "{e}");
+            let mut out = Vec::new();
+            assert!(decode_mjpeg(&whole[..cut], 32, 24, &mut out).unwrap_err().contains("truncated"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jpg"), &whole[..whole.len() / 2]).unwrap();
+        std::fs::write(dir.path().join("b.jpg"), &whole).unwrap();
+        let mut src = ReplaySource::open(dir.path(), 0.0, false).unwrap();
+        let mut f = Frame::default();
+        assert!(
+            matches!(src.next_frame(&mut f, Duration::ZERO), Err(FrameError::Corrupt { reason, .. }) if reason.contains("truncated"))
+        );
+        src.next_frame(&mut f, Duration::ZERO).unwrap();
+        assert_eq!((f.width, f.height), (32, 24));
+    }
+
+    #[test]
+    fn a_replay_without_one_readable_frame_is_a_setup_error_not_an_endless_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.jpg", "b.png", "c.jpg"] {
+            std::fs::write(dir.path().join(name), b"\xff\xd8 cut").unwrap();
+        }
+        let mut src = ReplaySource::open(dir.path(), 0.0, true).unwrap();
+        let mut f = Frame::default();
+        let outcomes: Vec<String> = (0..3)
+            .map(|_| match src.next_frame(&mut f, Duration::ZERO) {
+                Err(FrameError::Corrupt { .. }) => "corrupt".to_string(),
+                Err(FrameError::Setup(m)) => m,
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(&outcomes[..2], ["corrupt", "corrupt"]);
+        assert!(outcomes[2].contains("none of its 3 frames is readable"), "{outcomes:?}");
     }
 }

@@ -31,6 +31,14 @@ pub enum SetupError {
         /// Why.
         source: BackendError,
     },
+    /// The configuration does not fit the calibration's table.
+    #[error("config with calibration {calibration}: {source}")]
+    Config {
+        /// The calibration file.
+        calibration: String,
+        /// The field and why.
+        source: grasp_devices::config::FieldError,
+    },
     /// The calibration file is unreadable or implausible.
     #[error(transparent)]
     Calibration(#[from] CalibFileError),
@@ -55,6 +63,8 @@ pub fn load_model_and_calibration(cfg: &Config) -> Result<(GraspModelFile, Calib
     let model = GraspModelFile::read(&cfg.model.path)
         .map_err(|e| SetupError::Model { path: cfg.model.path.display().to_string(), source: Box::new(e) })?;
     let calib = CalibrationFile::load(&cfg.calibration.path)?;
+    cfg.check_against_table(calib.table.z)
+        .map_err(|source| SetupError::Config { calibration: cfg.calibration.path.display().to_string(), source })?;
     Ok((model, calib))
 }
 

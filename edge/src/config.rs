@@ -2,10 +2,10 @@
 //! embedded robot, validation that names the bad field, and paths resolved against the file's
 //! directory. `edge/grasp-edge.example.toml` documents every key; a test keeps it loadable.
 
-use crate::control::{PickSettings, SafetyLimits, StreamSettings};
-use grasp_devices::arm::ArmPose;
+use crate::control::{PickSettings, SafetyLimits, StreamSettings, MAX_REACH_MM};
+use grasp_devices::arm::{ArmCall, ArmPose};
 pub use grasp_devices::config::{ArmConfig, ArmDialect, CameraConfig, FieldError};
-use grasp_models::BackendKind;
+use grasp_models::{BackendKind, BackendOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,9 @@ pub struct ModelConfig {
     #[serde(default = "default_top_k")]
     pub top_k: usize,
 }
+
+/// The most grasp candidates decoded per frame.
+pub const MAX_TOP_K: usize = 100;
 
 fn default_backend() -> BackendKind {
     BackendKind::Auto
@@ -212,12 +215,18 @@ impl Config {
     /// Checks values that parse but make no sense, naming the field.
     pub fn validate(&self) -> Result<(), FieldError> {
         let f = |field: &str, m: String| Err(FieldError::new(field, m));
-        if self.model.top_k == 0 {
-            return f("model.top_k", "must be at least 1".into());
+        if !(1..=MAX_TOP_K).contains(&self.model.top_k) {
+            return f("model.top_k", format!("{} must be within 1..={MAX_TOP_K}", self.model.top_k));
         }
+        // 0 is the backend's choice; any other count is checked as the backend will.
+        let threads = (self.model.threads > 0).then_some(self.model.threads);
+        BackendOptions { threads }.validate().map_err(|e| FieldError::new("model.threads", e.to_string()))?;
         self.camera.validate()?;
-        if !self.calibration.grasp_height_mm.is_finite() {
-            return f("calibration.grasp_height_mm", "must be a number".into());
+        if !(self.calibration.grasp_height_mm.is_finite() && self.calibration.grasp_height_mm.abs() <= MAX_REACH_MM) {
+            return f(
+                "calibration.grasp_height_mm",
+                format!("{} must be a number of mm within ±{MAX_REACH_MM}", self.calibration.grasp_height_mm),
+            );
         }
         self.arm.validate()?;
         self.safety.validate()?;
@@ -228,23 +237,64 @@ impl Config {
         if !(0.0..=1.0).contains(&s.smoothing) || s.smoothing == 0.0 {
             return f("control.stream.smoothing", format!("{} must be within (0, 1]", s.smoothing));
         }
+        let reach = MAX_REACH_MM;
+        let mm = |field: &str, v: f64, max: f64| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
+                Ok(())
+            } else {
+                f(field, format!("{v} must be a number of mm within [0, {max}]"))
+            }
+        };
+        mm("control.stream.reacquire_mm", s.reacquire_mm, reach)?;
         let p = &self.control.pick;
         if p.stable_frames == 0 {
             return f("control.pick.stable_frames", "must be at least 1".into());
         }
-        if p.approach_mm < 0.0 || p.lift_mm < 0.0 {
-            return f("control.pick.approach_mm/lift_mm", "must be ≥ 0".into());
-        }
+        mm("control.pick.stable_mm", p.stable_mm, reach)?;
+        mm("control.pick.opening_margin_mm", p.opening_margin_mm, self.safety.max_opening_mm)?;
+        // An approach or lift taller than the workspace would make every pick leave the box.
+        let height = self.safety.workspace_max[2] - self.safety.workspace_min[2];
+        mm("control.pick.approach_mm", p.approach_mm, height)?;
+        mm("control.pick.lift_mm", p.lift_mm, height)?;
         if let Some(place) = &p.place {
-            if !self.safety.contains(place) {
-                return f("control.pick.place", format!("{place:?} is outside the safety workspace"));
-            }
+            self.safety
+                .gate(&ArmCall::Move(*place))
+                .map_err(|r| FieldError::new("control.pick.place", format!("{place:?}: {r}")))?;
         }
         if self.output.annotate_every == 0 {
             return f("output.annotate_every", "must be at least 1".into());
         }
         if !(self.output.stats_interval_s.is_finite() && self.output.stats_interval_s > 0.0) {
             return f("output.stats_interval_s", "must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Checks what needs the calibration's table height: grasps at `table_z + grasp_height_mm`
+    /// must lie inside the workspace box, and so must the approach and the lift above them.
+    pub fn check_against_table(&self, table_z: f64) -> Result<(), FieldError> {
+        let grasp_z = table_z + self.calibration.grasp_height_mm;
+        let (lo, hi) = (self.safety.workspace_min[2], self.safety.workspace_max[2]);
+        if !(lo..=hi).contains(&grasp_z) {
+            return Err(FieldError::new(
+                "calibration.grasp_height_mm",
+                format!(
+                    "grasps at z = {grasp_z} mm (table {table_z} + {}) are outside the workspace's z [{lo}, {hi}]",
+                    self.calibration.grasp_height_mm
+                ),
+            ));
+        }
+        let p = &self.control.pick;
+        for (field, up) in [("control.pick.approach_mm", p.approach_mm), ("control.pick.lift_mm", p.lift_mm)] {
+            if grasp_z + up > hi {
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "{up} mm above grasps at z = {grasp_z} mm reaches z = {} mm, above the workspace's {hi}",
+                        grasp_z + up
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -313,6 +363,85 @@ min_quality = 0.3
         assert!(e.contains("cuda") && e.contains("tract"), "{e}");
         let e = bad("port = \"/dev/ttyACM0\"", "port = \"/dev/ttyACM0\"\nreconnect_max_ms = 10");
         assert!(e.contains("arm.reconnect_max_ms"), "{e}");
+    }
+
+    /// MINIMAL with a `[control]` section whose pick settings are `pick` (TOML lines).
+    fn with_pick(pick: &str) -> Result<Config, ConfigError> {
+        let control = format!(
+            "[control]\nmode = \"pick\"\n[control.stream]\nrate_hz = 10.0\nsmoothing = 0.5\nreacquire_mm = 30.0\nlost_after_frames = 5\n[control.pick]\n{pick}\n"
+        );
+        Config::parse(&format!("{MINIMAL}{control}"), "robot.toml", Path::new("."))
+    }
+
+    #[test]
+    fn values_that_would_move_the_arm_wrongly_are_refused_by_name() {
+        let base = |over: &[(&str, &str)]| {
+            let mut kv: Vec<(String, String)> = [
+                ("stable_frames", "3"),
+                ("stable_mm", "5.0"),
+                ("approach_mm", "60.0"),
+                ("lift_mm", "80.0"),
+                ("opening_margin_mm", "10.0"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            for (k, v) in over {
+                kv.retain(|(key, _)| key != k);
+                kv.push((k.to_string(), v.to_string()));
+            }
+            let text: Vec<String> = kv.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            with_pick(&text.join("\n"))
+        };
+        assert!(base(&[]).is_ok());
+        let field = |over: &[(&str, &str)]| match base(over) {
+            Err(ConfigError::Invalid { source, .. }) => source.field,
+            other => panic!("{over:?} accepted or refused otherwise: {other:?}"),
+        };
+        // The box is 250 mm tall (z -50..200): an approach of 250 mm would leave it on every pick.
+        assert_eq!(field(&[("approach_mm", "260.0")]), "control.pick.approach_mm");
+        for bad in ["nan", "inf", "1e300", "-1.0"] {
+            assert_eq!(field(&[("approach_mm", bad)]), "control.pick.approach_mm", "{bad}");
+            assert_eq!(field(&[("lift_mm", bad)]), "control.pick.lift_mm", "{bad}");
+        }
+        assert_eq!(field(&[("stable_mm", "nan")]), "control.pick.stable_mm");
+        assert_eq!(field(&[("stable_mm", "-1.0")]), "control.pick.stable_mm");
+        assert_eq!(field(&[("opening_margin_mm", "-5.0")]), "control.pick.opening_margin_mm");
+        assert_eq!(field(&[("place", "{ x = 200.0, y = 0.0, z = 50.0, yaw = 1e300 }")]), "control.pick.place");
+        assert_eq!(field(&[("place", "{ x = 200.0, y = 0.0, z = 250.0, yaw = 0.0 }")]), "control.pick.place");
+        assert!(base(&[("place", "{ x = 200.0, y = 0.0, z = 50.0, yaw = 90.0 }")]).is_ok());
+
+        let bad = |from: &str, to: &str| match Config::parse(&MINIMAL.replace(from, to), "robot.toml", Path::new(".")) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{to} accepted"),
+        };
+        let e = bad("workspace_min = [100.0, -200.0, -50.0]", "workspace_min = [100.0, -200.0, -50.0, 7.0]");
+        assert!(e.contains("invalid length 4") && e.contains("[x, y, z]"), "{e}");
+        let e = bad("workspace_max = [350.0, 200.0, 200.0]", "workspace_max = [350.0, 200.0, 1e300]");
+        assert!(e.contains("safety.workspace_min/workspace_max"), "{e}");
+        let e = bad("path = \"calib.toml\"", "path = \"calib.toml\"\ngrasp_height_mm = 1e300");
+        assert!(e.contains("calibration.grasp_height_mm"), "{e}");
+        let stream = with_pick("stable_frames = 3\nstable_mm = 5.0\napproach_mm = 60.0\nlift_mm = 80.0\nopening_margin_mm = 10.0")
+            .map(|_| ())
+            .and_then(|()| {
+                let text = format!("{MINIMAL}[control]\nmode = \"stream\"\n[control.stream]\nrate_hz = 10.0\nsmoothing = 0.5\nreacquire_mm = nan\nlost_after_frames = 5\n[control.pick]\nstable_frames = 3\nstable_mm = 5.0\napproach_mm = 60.0\nlift_mm = 80.0\nopening_margin_mm = 10.0\n");
+                Config::parse(&text, "robot.toml", Path::new(".")).map(|_| ())
+            });
+        assert!(
+            matches!(stream, Err(ConfigError::Invalid { source, .. }) if source.field == "control.stream.reacquire_mm")
+        );
+    }
+
+    #[test]
+    fn approach_and_lift_must_stay_in_the_box_above_the_table() {
+        let c = with_pick(
+            "stable_frames = 3\nstable_mm = 5.0\napproach_mm = 150.0\nlift_mm = 80.0\nopening_margin_mm = 10.0",
+        )
+        .unwrap();
+        // Grasps at z = 0 + 10: 160 ≤ 200 is fine; with the table at 60, 70 + 150 = 220 is not.
+        assert_eq!(c.check_against_table(0.0), Ok(()));
+        assert_eq!(c.check_against_table(60.0).unwrap_err().field, "control.pick.approach_mm");
+        assert_eq!(c.check_against_table(-100.0).unwrap_err().field, "calibration.grasp_height_mm");
     }
 
     #[test]

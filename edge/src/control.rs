@@ -1,7 +1,7 @@
 //! Pure decision logic between grasps and arm commands (no I/O, time passed in):
 //! the safety filter, the stream-mode tracker and the pick-mode planner.
 
-use grasp_devices::arm::ArmPose;
+use grasp_devices::arm::{ArmCall, ArmPose};
 use grasp_devices::config::FieldError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -17,18 +17,34 @@ pub struct Target {
     pub quality: f32,
 }
 
+/// Largest |coordinate| of a workspace box, mm: beyond any arm this drives, and what keeps every
+/// command within the protocol's line length.
+pub const MAX_REACH_MM: f64 = 10_000.0;
+/// Widest gripper opening a configuration may declare, mm.
+pub const MAX_OPENING_MM: f64 = 1_000.0;
+/// Largest |yaw| of a command, degrees (a turn either way).
+pub const MAX_YAW_DEG: f64 = 360.0;
+
 /// Limits every command must satisfy before it is sent (config `[safety]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafetyLimits {
     /// Lowest corner of the allowed box for the tool centre point, mm in the robot frame.
+    #[serde(deserialize_with = "xyz")]
     pub workspace_min: [f64; 3],
     /// Highest corner of the allowed box, mm in the robot frame.
+    #[serde(deserialize_with = "xyz")]
     pub workspace_max: [f64; 3],
     /// The gripper's widest opening, mm: wider grasps are refused.
     pub max_opening_mm: f64,
     /// Grasps with a smaller predicted quality are refused.
     pub min_quality: f32,
+}
+
+/// `[x, y, z]`, exactly three numbers (serde's fixed arrays would ignore a fourth).
+fn xyz<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[f64; 3], D::Error> {
+    let v = Vec::<f64>::deserialize(d)?;
+    v.try_into().map_err(|v: Vec<f64>| serde::de::Error::invalid_length(v.len(), &"3 numbers [x, y, z]"))
 }
 
 /// Why a target was not sent.
@@ -63,6 +79,9 @@ pub enum Refusal {
     /// A negative opening, mm.
     #[error("opening {0:.1} mm is negative")]
     NegativeOpening(f64),
+    /// A yaw beyond a turn either way, degrees.
+    #[error("yaw {0:.1}° is beyond ±{MAX_YAW_DEG}°")]
+    YawOutOfRange(f64),
     /// The model is not confident enough.
     #[error("quality {quality:.3} below the minimum {min:.3}")]
     LowQuality {
@@ -80,6 +99,7 @@ impl Refusal {
             Refusal::NonFinite { .. } => "non-finite",
             Refusal::OutsideWorkspace { .. } => "outside-workspace",
             Refusal::TooWide { .. } | Refusal::NegativeOpening(_) => "opening",
+            Refusal::YawOutOfRange(_) => "yaw",
             Refusal::LowQuality { .. } => "low-quality",
         }
     }
@@ -96,11 +116,17 @@ impl SafetyLimits {
                     format!("{axis}: min {lo} must be finite and below max {hi}"),
                 ));
             }
+            if lo.abs() > MAX_REACH_MM || hi.abs() > MAX_REACH_MM {
+                return Err(FieldError::new(
+                    "safety.workspace_min/workspace_max",
+                    format!("{axis}: [{lo}, {hi}] mm reaches beyond ±{MAX_REACH_MM} mm, no arm this drives"),
+                ));
+            }
         }
-        if !(self.max_opening_mm.is_finite() && self.max_opening_mm > 0.0) {
+        if !(self.max_opening_mm.is_finite() && self.max_opening_mm > 0.0 && self.max_opening_mm <= MAX_OPENING_MM) {
             return Err(FieldError::new(
                 "safety.max_opening_mm",
-                format!("{} must be a positive number of mm", self.max_opening_mm),
+                format!("{} must be a positive number of mm up to {MAX_OPENING_MM}", self.max_opening_mm),
             ));
         }
         if !(0.0..=1.0).contains(&self.min_quality) {
@@ -111,14 +137,32 @@ impl SafetyLimits {
 
     /// Checks one target; the first violated limit is the reason.
     pub fn check(&self, t: &Target) -> Result<(), Refusal> {
-        let fields = [
-            ("x", t.pose.x),
-            ("y", t.pose.y),
-            ("z", t.pose.z),
-            ("yaw", t.pose.yaw),
-            ("opening", t.opening_mm),
-            ("quality", t.quality as f64),
-        ];
+        if !t.quality.is_finite() {
+            return Err(Refusal::NonFinite { field: "quality" });
+        }
+        self.check_pose(&t.pose)?;
+        self.check_opening(t.opening_mm)?;
+        if t.quality < self.min_quality {
+            return Err(Refusal::LowQuality { quality: t.quality, min: self.min_quality });
+        }
+        Ok(())
+    }
+
+    /// The one gate every command passes before it leaves the host (and every step of a pick
+    /// before its first motion): finite values, the tool point inside the workspace box, the yaw
+    /// within a turn, the opening within the gripper's range. Within these bounds every command
+    /// fits the protocol's line length (tested).
+    pub fn gate(&self, call: &ArmCall) -> Result<(), Refusal> {
+        match call {
+            ArmCall::Move(p) => self.check_pose(p),
+            ArmCall::Track(p, opening) => self.check_pose(p).and_then(|()| self.check_opening(*opening)),
+            ArmCall::Grip(opening) => self.check_opening(*opening),
+            ArmCall::Session | ArmCall::Home | ArmCall::Stop => Ok(()),
+        }
+    }
+
+    fn check_pose(&self, p: &ArmPose) -> Result<(), Refusal> {
+        let fields = [("x", p.x), ("y", p.y), ("z", p.z), ("yaw", p.yaw)];
         if let Some((field, _)) = fields.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Refusal::NonFinite { field });
         }
@@ -128,14 +172,21 @@ impl SafetyLimits {
                 return Err(Refusal::OutsideWorkspace { axis, value: *v, min, max });
             }
         }
-        if t.opening_mm < 0.0 {
-            return Err(Refusal::NegativeOpening(t.opening_mm));
+        if p.yaw.abs() > MAX_YAW_DEG {
+            return Err(Refusal::YawOutOfRange(p.yaw));
         }
-        if t.opening_mm > self.max_opening_mm {
-            return Err(Refusal::TooWide { opening: t.opening_mm, max: self.max_opening_mm });
+        Ok(())
+    }
+
+    fn check_opening(&self, opening_mm: f64) -> Result<(), Refusal> {
+        if !opening_mm.is_finite() {
+            return Err(Refusal::NonFinite { field: "opening" });
         }
-        if t.quality < self.min_quality {
-            return Err(Refusal::LowQuality { quality: t.quality, min: self.min_quality });
+        if opening_mm < 0.0 {
+            return Err(Refusal::NegativeOpening(opening_mm));
+        }
+        if opening_mm > self.max_opening_mm {
+            return Err(Refusal::TooWide { opening: opening_mm, max: self.max_opening_mm });
         }
         Ok(())
     }
@@ -279,6 +330,17 @@ pub enum PickStep {
     Home,
 }
 
+impl PickStep {
+    /// The arm command of this step.
+    pub fn call(&self) -> ArmCall {
+        match self {
+            PickStep::Move(p) => ArmCall::Move(*p),
+            PickStep::Grip(o) => ArmCall::Grip(*o),
+            PickStep::Home => ArmCall::Home,
+        }
+    }
+}
+
 /// Waits for a grasp that holds still, then plans the pick.
 #[derive(Debug, Clone)]
 pub struct PickPlanner {
@@ -352,6 +414,8 @@ impl PickPlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use grasp_devices::grasp_line::codec::{encode_command, Command, MAX_LINE};
+    use proptest::prelude::*;
 
     fn limits() -> SafetyLimits {
         SafetyLimits {
@@ -462,5 +526,85 @@ mod tests {
             ]
         );
         assert_eq!(p.plan(&t, 35.0)[0], PickStep::Grip(35.0), "margin clipped to the gripper's stroke");
+    }
+
+    #[test]
+    fn the_gate_refuses_every_unsafe_command_and_passes_stop() {
+        let l = limits();
+        let pose = ArmPose { x: 200.0, y: 0.0, z: 50.0, yaw: 10.0 };
+        assert_eq!(l.gate(&ArmCall::Move(pose)), Ok(()));
+        let high = ArmPose { z: 260.0, ..pose };
+        assert_eq!(
+            l.gate(&ArmCall::Move(high)),
+            Err(Refusal::OutsideWorkspace { axis: "z", value: 260.0, min: -50.0, max: 200.0 })
+        );
+        assert_eq!(l.gate(&ArmCall::Move(ArmPose { z: f64::NAN, ..pose })), Err(Refusal::NonFinite { field: "z" }));
+        assert_eq!(l.gate(&ArmCall::Move(ArmPose { yaw: 1e300, ..pose })), Err(Refusal::YawOutOfRange(1e300)));
+        assert_eq!(l.gate(&ArmCall::Grip(-1.0)), Err(Refusal::NegativeOpening(-1.0)));
+        assert_eq!(l.gate(&ArmCall::Grip(f64::INFINITY)), Err(Refusal::NonFinite { field: "opening" }));
+        assert_eq!(l.gate(&ArmCall::Track(pose, 61.0)), Err(Refusal::TooWide { opening: 61.0, max: 60.0 }));
+        for always in [ArmCall::Stop, ArmCall::Home, ArmCall::Session] {
+            assert_eq!(l.gate(&always), Ok(()));
+        }
+    }
+
+    fn arb_limits() -> impl Strategy<Value = SafetyLimits> {
+        let axis = (-MAX_REACH_MM..MAX_REACH_MM - 1.0, 1.0..2000.0f64)
+            .prop_map(|(lo, span)| (lo, (lo + span).min(MAX_REACH_MM)));
+        (axis.clone(), axis.clone(), axis, 1.0..MAX_OPENING_MM, 0.0..1.0f32).prop_map(|(x, y, z, open, q)| {
+            SafetyLimits {
+                workspace_min: [x.0, y.0, z.0],
+                workspace_max: [x.1, y.1, z.1],
+                max_opening_mm: open,
+                min_quality: q,
+            }
+        })
+    }
+
+    fn wild() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -20_000.0..20_000.0f64,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(-1e300),
+            1 => Just(1e300),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
+        /// Over random limits, targets and pick settings (the wild values a bad config or a bad
+        /// model gives), whatever passes the gate is inside the box, finite, and fits the
+        /// protocol's line, and a pick plan either passes whole or is refused whole.
+        #[test]
+        fn whatever_passes_the_gate_is_safe_and_fits_a_line(
+            l in arb_limits(),
+            (x, y, z, yaw, opening) in (wild(), wild(), wild(), wild(), wild()),
+            (approach, lift, margin) in (wild(), wild(), wild()),
+            place in proptest::option::of((wild(), wild(), wild(), wild())),
+        ) {
+            let t = Target { pose: ArmPose { x, y, z, yaw }, opening_mm: opening, quality: 1.0 };
+            let planner = PickPlanner::new(PickSettings {
+                stable_frames: 1, stable_mm: 5.0, approach_mm: approach, lift_mm: lift, opening_margin_mm: margin,
+                place: place.map(|(x, y, z, yaw)| ArmPose { x, y, z, yaw }),
+            });
+            let mut calls: Vec<ArmCall> = planner.plan(&t, l.max_opening_mm).iter().map(PickStep::call).collect();
+            calls.push(ArmCall::Track(t.pose, t.opening_mm));
+            for call in calls.iter().filter(|c| l.gate(c).is_ok()) {
+                let cmd = match *call {
+                    ArmCall::Move(p) => Command::Move { x: p.x, y: p.y, z: p.z, yaw: p.yaw },
+                    ArmCall::Track(p, o) => Command::Track { x: p.x, y: p.y, z: p.z, yaw: p.yaw, opening: o },
+                    ArmCall::Grip(o) => Command::Grip { opening: o },
+                    _ => continue,
+                };
+                if let ArmCall::Move(p) | ArmCall::Track(p, _) = call {
+                    for (i, v) in [p.x, p.y, p.z].into_iter().enumerate() {
+                        prop_assert!(v.is_finite() && v >= l.workspace_min[i] && v <= l.workspace_max[i]);
+                    }
+                }
+                let line = encode_command(u32::MAX, &cmd);
+                prop_assert!(line.len() <= MAX_LINE, "{} bytes: {line}", line.len());
+            }
+        }
     }
 }

@@ -217,7 +217,6 @@ pub struct Pipeline {
     sent_this_frame: Vec<ArmCall>,
     summary: Summary,
     last_arm_traffic: Instant,
-    last_stats: String,
 }
 
 impl Pipeline {
@@ -266,7 +265,6 @@ impl Pipeline {
             sent_this_frame: Vec::new(),
             summary: Summary::default(),
             last_arm_traffic: Instant::now(),
-            last_stats: String::new(),
         }
     }
 
@@ -306,6 +304,12 @@ impl Pipeline {
     }
 
     fn send(&mut self, call: ArmCall) -> Result<Option<grasp_devices::arm::MotionId>, ArmError> {
+        // The last line of defence: nothing reaches the port that the safety gate refuses.
+        if let Err(r) = self.safety.gate(&call) {
+            *self.stats.refusals.entry(r.kind()).or_default() += 1;
+            log::error!("command {call:?} refused by the safety gate: {r}");
+            return Err(ArmError::Other { port: self.arm.describe(), source: Box::new(r) });
+        }
         let t0 = Instant::now();
         let r = match &call {
             ArmCall::Session => self.arm.start_session().map(|_| None),
@@ -370,12 +374,7 @@ impl Pipeline {
     fn execute_pick(&mut self, steps: &[PickStep], stop: &AtomicBool) {
         log::info!("pick: {} steps", steps.len());
         for step in steps {
-            let call = match step {
-                PickStep::Move(p) => ArmCall::Move(*p),
-                PickStep::Grip(o) => ArmCall::Grip(*o),
-                PickStep::Home => ArmCall::Home,
-            };
-            let outcome = self.send(call).and_then(|id| match id {
+            let outcome = self.send(step.call()).and_then(|id| match id {
                 Some(id) => self.wait_motion(id, stop),
                 None => Ok(true),
             });
@@ -481,6 +480,7 @@ impl Pipeline {
     /// The frame's grasps (best first), in a buffer reused across frames.
     fn detect(&mut self) -> Result<Vec<Grasp>, RuntimeError> {
         let (w, h) = (self.frame.width, self.frame.height);
+        let broken_before = self.detector.non_finite_frames;
         let (found, ms) = self
             .detector
             .detect(&self.frame.rgb, w, h, self.top_k)
@@ -488,6 +488,9 @@ impl Pipeline {
         let mut grasps = std::mem::take(&mut self.grasps);
         grasps.clear();
         grasps.extend_from_slice(found);
+        if self.detector.non_finite_frames > broken_before {
+            *self.stats.refusals.entry("non-finite-output").or_default() += 1;
+        }
         self.stats.stage(Stage::Pre, ms.pre);
         self.stats.stage(Stage::Infer, ms.infer);
         self.stats.stage(Stage::Post, ms.post);
@@ -574,7 +577,6 @@ impl Pipeline {
         if let Some(line) = self.stats.report(self.timing.stats_interval, Instant::now()) {
             log::info!("stats: {line}");
             self.notifier.status(&line);
-            self.last_stats = line;
         }
         Ok(())
     }
@@ -588,9 +590,8 @@ impl Pipeline {
             }
         }
         self.summary.reconnects = self.arm.reconnects;
-        // The last window's latencies with the run's totals.
-        self.summary.stats_line =
-            if self.summary.frames > 0 { self.stats.current_line(Instant::now()) } else { self.last_stats.clone() };
+        // The last window's latencies with the run's totals (also when no frame came at all).
+        self.summary.stats_line = self.stats.current_line(Instant::now());
         self.summary.clone()
     }
 }

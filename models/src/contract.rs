@@ -12,6 +12,9 @@ use crate::names::NamedValue;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+/// The largest input side a model may declare, pixels (memory and time grow with its square).
+pub const MAX_INPUT_SIZE: usize = 2048;
+
 pub use crate::layout::{
     AUX_OUTPUT, DEFAULT_INPUT_SIZE, DEFAULT_WIDTH_SCALE_PX, GRASP_OUTPUTS, INPUT_CHANNELS, INPUT_NAME,
 };
@@ -48,7 +51,7 @@ pub mod keys {
     pub const AUX_TASK: &str = "grasp.aux_task";
     /// Free text: how the model was made.
     pub const PROVENANCE: &str = "grasp.provenance";
-    /// Every key; all are required except provenance (free text, may be empty).
+    /// Every key; all are required (provenance is free text and may be empty).
     pub const ALL: &[&str] = &[
         CONTRACT_VERSION,
         ARCHITECTURE,
@@ -206,6 +209,27 @@ impl ModelInfo {
             value: input_size.to_string(),
             expected: e.to_string(),
         })?;
+        if input_size > MAX_INPUT_SIZE {
+            return Err(ContractError::BadMetadata {
+                key: keys::INPUT_SIZE,
+                value: input_size.to_string(),
+                expected: format!("at most {MAX_INPUT_SIZE}"),
+            });
+        }
+        // Decoding costs grow with σ and the peak distance: each is bounded by the input size
+        // (a σ of 1e7 would hang the first frame, after the arm has connected).
+        let size = input_size as f32;
+        let within = |k: &'static str, max: f32| -> Result<f32, ContractError> {
+            let x = nonneg(meta, k)?;
+            if x > max {
+                return Err(ContractError::BadMetadata {
+                    key: k,
+                    value: x.to_string(),
+                    expected: format!("at most {max} (the input size bounds it)"),
+                });
+            }
+            Ok(x)
+        };
         let aux_task = match get(meta, keys::AUX_TASK)? {
             "none" => None,
             v => Some(v.parse::<AuxTask>().map_err(|_| ContractError::BadMetadata {
@@ -214,7 +238,7 @@ impl ModelInfo {
                 expected: "one of: none, depth, mask".into(),
             })?),
         };
-        let width_scale = nonneg(meta, keys::WIDTH_SCALE_PX)?;
+        let width_scale = within(keys::WIDTH_SCALE_PX, 10.0 * size)?;
         if width_scale == 0.0 {
             return Err(ContractError::BadMetadata {
                 key: keys::WIDTH_SCALE_PX,
@@ -222,12 +246,21 @@ impl ModelInfo {
                 expected: "> 0".into(),
             });
         }
-        let peak_threshold: f32 = parse(meta, keys::PEAK_THRESHOLD, "a finite number")?;
-        if !peak_threshold.is_finite() {
+        // Q is at most 1, so a larger threshold finds nothing; a negative one keeps every peak.
+        let peak_threshold: f32 = parse(meta, keys::PEAK_THRESHOLD, "a finite number up to 1")?;
+        if !(peak_threshold.is_finite() && peak_threshold <= 1.0) {
             return Err(ContractError::BadMetadata {
                 key: keys::PEAK_THRESHOLD,
                 value: peak_threshold.to_string(),
-                expected: "a finite number".into(),
+                expected: "a finite number up to 1".into(),
+            });
+        }
+        let peak_min_distance: usize = parse(meta, keys::PEAK_MIN_DISTANCE_PX, "a non-negative integer")?;
+        if peak_min_distance > input_size {
+            return Err(ContractError::BadMetadata {
+                key: keys::PEAK_MIN_DISTANCE_PX,
+                value: peak_min_distance.to_string(),
+                expected: format!("at most the input size {input_size}"),
             });
         }
         Ok(ModelInfo {
@@ -238,16 +271,17 @@ impl ModelInfo {
             image_fit: named(meta, keys::IMAGE_FIT)?,
             decode: DecodeParams {
                 width_scale,
-                q_sigma: nonneg(meta, keys::Q_SIGMA_PX)?,
-                angle_sigma: nonneg(meta, keys::ANGLE_SIGMA_PX)?,
-                width_sigma: nonneg(meta, keys::WIDTH_SIGMA_PX)?,
-                peak_min_distance: parse(meta, keys::PEAK_MIN_DISTANCE_PX, "a non-negative integer")?,
+                q_sigma: within(keys::Q_SIGMA_PX, size)?,
+                angle_sigma: within(keys::ANGLE_SIGMA_PX, size)?,
+                width_sigma: within(keys::WIDTH_SIGMA_PX, size)?,
+                peak_min_distance,
                 peak_threshold,
                 mode: PeakMode::LocalMaxima,
             },
             aux_task,
             has_aux_output: false,
-            provenance: meta.get(keys::PROVENANCE).cloned().unwrap_or_default(),
+            // Required (models/README.md), though it may be empty.
+            provenance: get(meta, keys::PROVENANCE)?.to_string(),
         })
     }
 
@@ -347,6 +381,26 @@ mod tests {
         let mut m = meta();
         m.insert(keys::Q_SIGMA_PX.into(), "-1".into());
         assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("grasp.q_sigma_px"));
+        // Values that would hang or exhaust the decoder are refused by name.
+        for (key, value) in [
+            (keys::Q_SIGMA_PX, "1e5"),
+            (keys::ANGLE_SIGMA_PX, "301"),
+            (keys::WIDTH_SIGMA_PX, "1e30"),
+            (keys::PEAK_MIN_DISTANCE_PX, "100000"),
+            (keys::WIDTH_SCALE_PX, "1e9"),
+            (keys::PEAK_THRESHOLD, "7"),
+            (keys::INPUT_SIZE, "4096"),
+        ] {
+            let mut m = meta();
+            m.insert(key.into(), value.into());
+            match ModelInfo::from_metadata(&m) {
+                Err(ContractError::BadMetadata { key: k, .. }) => assert_eq!(k, key, "{value}"),
+                other => panic!("{key} = {value}: {other:?}"),
+            }
+        }
+        let mut m = meta();
+        m.remove(keys::PROVENANCE);
+        assert_eq!(ModelInfo::from_metadata(&m).unwrap_err(), ContractError::MissingMetadata(keys::PROVENANCE));
         let mut m = meta();
         m.insert(keys::CONTRACT_VERSION.into(), "2".into());
         assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("contract version 1"));

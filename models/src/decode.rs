@@ -71,6 +71,11 @@ pub struct GraspMaps {
 }
 
 impl GraspMaps {
+    /// How many values of the grasp maps are NaN or infinite.
+    pub fn count_non_finite(&self) -> usize {
+        [&self.q, &self.cos, &self.sin, &self.width].iter().map(|m| m.iter().filter(|v| !v.is_finite()).count()).sum()
+    }
+
     /// Maps of `size²` zeros.
     pub fn zeros(size: usize, with_aux: bool) -> Self {
         let z = vec![0.0; size * size];

@@ -38,6 +38,8 @@ pub struct GraspDetector {
     grasps: Vec<Grasp>,
     /// Grasps dropped because the maps held non-finite values, since creation.
     pub non_finite_dropped: u64,
+    /// Frames whose output maps held a NaN or an infinity, since creation.
+    pub non_finite_frames: u64,
 }
 
 impl GraspDetector {
@@ -52,6 +54,7 @@ impl GraspDetector {
             maps: GraspMaps::zeros(info.input_size, info.has_aux_output),
             grasps: Vec::new(),
             non_finite_dropped: 0,
+            non_finite_frames: 0,
         }
     }
 
@@ -78,6 +81,18 @@ impl GraspDetector {
         let t1 = Instant::now();
         self.backend.infer(&self.input, &mut self.maps)?;
         let t2 = Instant::now();
+        // A NaN Q map simply has no peak: without this count a broken model would look like an
+        // empty table. Warned on the first such frame and every 100th.
+        let bad = self.maps.count_non_finite();
+        if bad > 0 {
+            self.non_finite_frames += 1;
+            if self.non_finite_frames == 1 || self.non_finite_frames.is_multiple_of(100) {
+                log::warn!(
+                    "the model produced {bad} non-finite output values ({} such frames so far); no grasp comes from them",
+                    self.non_finite_frames
+                );
+            }
+        }
         let dropped = self.decoder.decode(&self.maps, top_k, &mut self.grasps);
         if dropped > 0 {
             self.non_finite_dropped += dropped as u64;
@@ -94,5 +109,47 @@ impl GraspDetector {
     /// The last raw maps (for overlays and recordings).
     pub fn maps(&self) -> &GraspMaps {
         &self.maps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::ArchKind;
+    use crate::backend::BackendError;
+    use crate::contract::ModelInfo;
+
+    /// A backend whose every output is `value`.
+    struct Constant {
+        info: ModelInfo,
+        value: f32,
+    }
+
+    impl InferenceBackend for Constant {
+        fn name(&self) -> String {
+            "constant".into()
+        }
+        fn info(&self) -> &ModelInfo {
+            &self.info
+        }
+        fn infer(&mut self, _input: &[f32], out: &mut GraspMaps) -> Result<(), BackendError> {
+            for m in [&mut out.q, &mut out.cos, &mut out.sin, &mut out.width] {
+                m.iter_mut().for_each(|v| *v = self.value);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn nan_outputs_are_counted_not_silent() {
+        let info = ModelInfo::new(ArchKind::GgCnn, None, 32);
+        let rgb = vec![128u8; 48 * 40 * 3];
+        let mut nan = GraspDetector::new(Box::new(Constant { info: info.clone(), value: f32::NAN }), None);
+        assert!(nan.detect(&rgb, 48, 40, 3).unwrap().0.is_empty());
+        assert!(nan.detect(&rgb, 48, 40, 3).unwrap().0.is_empty());
+        assert_eq!(nan.non_finite_frames, 2);
+        let mut fine = GraspDetector::new(Box::new(Constant { info, value: 0.5 }), None);
+        fine.detect(&rgb, 48, 40, 3).unwrap();
+        assert_eq!(fine.non_finite_frames, 0);
     }
 }

@@ -295,3 +295,39 @@ fn soak_keeps_memory_flat() {
     assert!(late <= early + 128, "RSS grew from {early} to {late} KiB over {frames} frames");
     assert!(!executed(&state).is_empty(), "the soak commanded the arm");
 }
+
+/// A controller that takes 3 s per motion: while the host waits for DONE it polls (PROTOCOL.md
+/// rule 3), so the controller's 2 s heartbeat never halts the arm; SIGTERM in the middle of a
+/// motion ends with STOP as the last line the controller executes, and exit 0.
+#[test]
+fn slow_motions_are_polled_and_sigterm_mid_motion_ends_with_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, mut server, link) = sim(dir.path(), Faults::default());
+    state.lock().unwrap().motion_time = Duration::from_secs(3);
+    let mut rig = Rig::demo(&link);
+    rig.looping = true;
+    rig.mode = "pick";
+    let cfg = dir.path().join("robot.toml");
+    rig.write(&cfg);
+    let mut child = spawn(&cfg, None, &[]);
+    let t0 = Instant::now();
+    let motions = |s: &Arc<Mutex<SimController>>| s.lock().unwrap().motions().len();
+    while motions(&state) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(90), "no pick started within 90 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first motion (3 s) is done and the second is running: wait into its middle.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(state.lock().unwrap().heartbeat_halts, 0, "the host fell silent during a motion");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let (status, err) = wait(&mut child, Duration::from_secs(10));
+    server.shutdown();
+    assert!(status.success(), "{err}");
+    let done = executed(&state);
+    assert!(done.last().unwrap().contains(" STOP "), "STOP last: {done:?}");
+    assert_eq!(state.lock().unwrap().heartbeat_halts, 0);
+    assert!(
+        !err.contains("Interrupted system call") && !err.contains("arm link"),
+        "a signal is not a lost link: {err}"
+    );
+}

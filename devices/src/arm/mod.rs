@@ -85,6 +85,18 @@ pub enum ArmError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A command would not fit the protocol's line; it was not sent.
+    #[error("arm {port}: `{command}` is {len} bytes, over the protocol's {max}; not sent")]
+    LineTooLong {
+        /// The serial port.
+        port: String,
+        /// The command line.
+        command: String,
+        /// Its length, bytes.
+        len: usize,
+        /// The protocol's limit, bytes.
+        max: usize,
+    },
     /// The link is down and being reopened.
     #[error("arm not connected (reconnecting to {port})")]
     NotConnected {

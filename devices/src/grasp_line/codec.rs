@@ -221,6 +221,13 @@ pub fn encode_command(seq: u32, cmd: &Command) -> String {
     finish(s)
 }
 
+/// The sequence number a line starts with, if it starts with one (for refusing a line whose CRC
+/// holds but whose verb or arguments do not, under its own number).
+pub fn leading_seq(line: &[u8]) -> Option<u32> {
+    let end = line.iter().position(|b| *b == b' ')?;
+    std::str::from_utf8(&line[..end]).ok()?.parse().ok()
+}
+
 /// Encodes one reply line (newline included).
 pub fn encode_reply(seq: u32, reply: &Reply) -> String {
     let mut s = format!("{seq} ");

@@ -84,6 +84,10 @@ impl LineArm {
         let seq = self.peek_seq();
         self.seq.store(seq.wrapping_add(1).max(1), Ordering::SeqCst);
         let line = codec::encode_command(seq, cmd);
+        if line.len() > MAX_LINE {
+            let command = line.trim_end().to_string();
+            return Err(ArmError::LineTooLong { port: self.link.describe(), command, len: line.len(), max: MAX_LINE });
+        }
         let reply = self.exchange(seq, &line);
         if pending && matches!(reply, Ok(Reply::Ack)) {
             self.pending.insert(seq, line);

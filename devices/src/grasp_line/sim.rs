@@ -109,15 +109,21 @@ impl SimController {
             Ok(x) => x,
             Err(e) => {
                 self.rejected_lines += 1;
-                let code = match e {
+                // A damaged line's sequence number cannot be trusted: NAK CRC with 0 (PROTOCOL.md).
+                // A well-formed line with a bad verb or argument is refused under its own number.
+                let (seq, code) = match e {
                     protocol::ParseError::CrcMismatch { .. }
                     | protocol::ParseError::NoCrc
                     | protocol::ParseError::NotAscii { .. }
-                    | protocol::ParseError::TooLong(_) => NakCode::Crc,
-                    _ => NakCode::Syntax,
+                    | protocol::ParseError::TooLong(_)
+                    | protocol::ParseError::BadSeq(_) => (0, NakCode::Crc),
+                    protocol::ParseError::UnknownVerb(_)
+                    | protocol::ParseError::Arity { .. }
+                    | protocol::ParseError::BadNumber { .. } => {
+                        (protocol::leading_seq(line).unwrap_or(0), NakCode::Syntax)
+                    }
                 };
-                // The sequence number of a damaged line cannot be trusted: NAK with 0.
-                return vec![protocol::encode_reply(0, &Reply::Nak(code))];
+                return vec![protocol::encode_reply(seq, &Reply::Nak(code))];
             }
         };
         self.last_heard = now;
@@ -288,7 +294,7 @@ impl SimServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let _ = std::fs::remove_file(&self.path);
+        unpublish(&self.path);
     }
 }
 
@@ -298,11 +304,35 @@ impl Drop for SimServer {
     }
 }
 
+/// Publishes the terminal `target` as the symlink `link_path`, atomically. Only a symlink (a
+/// stale one of an earlier run) is ever replaced: a file or directory there is the user's.
 fn publish(link_path: &Path, target: &str) -> std::io::Result<()> {
+    let named = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", link_path.display()));
+    if let Ok(m) = std::fs::symlink_metadata(link_path) {
+        if !m.file_type().is_symlink() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a symlink: refusing to replace it (choose another LINK)",
+                    link_path.display()
+                ),
+            ));
+        }
+    }
     let tmp = link_path.with_extension("new");
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
-    std::fs::rename(&tmp, link_path)
+    std::os::unix::fs::symlink(target, &tmp).map_err(named)?;
+    std::fs::rename(&tmp, link_path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        named(e)
+    })
+}
+
+/// Removes `link_path` if it is a symlink (never a file the user put there).
+fn unpublish(link_path: &Path) {
+    if std::fs::symlink_metadata(link_path).is_ok_and(|m| m.file_type().is_symlink()) {
+        let _ = std::fs::remove_file(link_path);
+    }
 }
 
 /// Serves `state` on a pseudo-terminal reachable at `link_path` (a symlink to /dev/pts/N).
@@ -328,7 +358,7 @@ pub fn serve_pty(link_path: &Path, state: Arc<Mutex<SimController>>, faults: Fau
                             dc.fetch_add(1, Ordering::SeqCst);
                             log::info!("sim arm: unplugging {} for {:?}", path.display(), faults.down_for);
                             drop(std::mem::replace(&mut link, Box::new(crate::link::NullLink)));
-                            let _ = std::fs::remove_file(&path);
+                            unpublish(&path);
                             std::thread::sleep(faults.down_for);
                             match pty_pair() {
                                 Ok((m, n)) => {
@@ -364,7 +394,11 @@ pub fn serve_pty(link_path: &Path, state: Arc<Mutex<SimController>>, faults: Fau
                         out = s.handle_line(&line, now);
                     }
                 }
-                Ok(LineEvent::Overflow) => st.lock().unwrap().rejected_lines += 1,
+                Ok(LineEvent::Overflow) => {
+                    // PROTOCOL.md: a line over MAX_LINE is damaged: `0 NAK CRC`, so the host resends.
+                    st.lock().unwrap().rejected_lines += 1;
+                    out.push(protocol::encode_reply(0, &Reply::Nak(NakCode::Crc)));
+                }
                 Ok(LineEvent::Timeout) => {}
                 Err(_) => {
                     // The host closed its end; wait for it to come back.
@@ -457,5 +491,78 @@ mod tests {
         sim.handle_line(&cmd(5, Command::Home), t0);
         assert!(sim.tick(t0 + Duration::from_secs(3)).is_empty(), "halted: no heartbeat for 3 s");
         assert_eq!(sim.heartbeat_halts, 1);
+    }
+
+    /// A line with a valid CRC around `body`.
+    fn signed(body: &str) -> Vec<u8> {
+        format!("{body} *{:04X}\n", protocol::crc16(body.as_bytes())).into_bytes()
+    }
+
+    #[test]
+    fn refusals_follow_the_protocol_seq_rules() {
+        let t0 = Instant::now();
+        let mut sim = SimController::new(t0);
+        sim.handle_line(&cmd(1, Command::Hello { version: 1 }), t0);
+        // CRC holds, the verb does not: refused under its own number.
+        assert_eq!(
+            sim.handle_line(&signed("7 FROB"), t0),
+            vec![protocol::encode_reply(7, &Reply::Nak(NakCode::Syntax))]
+        );
+        assert_eq!(
+            sim.handle_line(&signed("8 MOVE 1 2"), t0),
+            vec![protocol::encode_reply(8, &Reply::Nak(NakCode::Syntax))]
+        );
+        // A damaged line's number cannot be trusted: 0.
+        let mut bad = cmd(9, Command::Ping);
+        bad[3] ^= 0x04;
+        assert_eq!(sim.handle_line(&bad, t0), vec![protocol::encode_reply(0, &Reply::Nak(NakCode::Crc))]);
+        assert_eq!(sim.handle_line(&signed("x9 PING"), t0), vec![protocol::encode_reply(0, &Reply::Nak(NakCode::Crc))]);
+    }
+
+    #[test]
+    fn an_over_long_line_is_answered_nak_crc_and_the_link_stays_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arm");
+        let state = Arc::new(Mutex::new(SimController::new(Instant::now())));
+        let mut server = serve_pty(&path, state.clone(), Faults::default()).unwrap();
+        let mut link = SerialLink::open(path.to_str().unwrap(), 115_200, Duration::from_millis(500)).unwrap();
+        let mut reader = LineReader::new(MAX_LINE);
+        let mut send = |link: &mut SerialLink, bytes: &[u8]| {
+            link.write_all_bytes(bytes).unwrap();
+            match reader.read_line(link, Duration::from_secs(2)).unwrap() {
+                LineEvent::Line(l) => String::from_utf8(l).unwrap(),
+                other => panic!("no reply: {other:?}"),
+            }
+        };
+        let long = format!("{}\n", "1 MOVE 1.00".repeat(20));
+        assert_eq!(send(&mut link, long.as_bytes()), protocol::encode_reply(0, &Reply::Nak(NakCode::Crc)));
+        assert_eq!(send(&mut link, &cmd(1, Command::Hello { version: 1 })), protocol::encode_reply(1, &Reply::Ack));
+        server.shutdown();
+        assert!(!path.exists(), "its own symlink is removed on shutdown");
+    }
+
+    #[test]
+    fn a_file_or_directory_at_the_link_path_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = || Arc::new(Mutex::new(SimController::new(Instant::now())));
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, "mine").unwrap();
+        let e = serve_pty(&file, state(), Faults::default()).err().expect("a regular file is refused");
+        assert!(e.to_string().contains("notes.txt") && e.to_string().contains("not a symlink"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(serve_pty(&sub, state(), Faults::default()).is_err());
+        let missing = dir.path().join("no/such/dir/arm");
+        let e = serve_pty(&missing, state(), Faults::default()).err().expect("a missing directory is refused");
+        assert!(e.to_string().contains("no/such/dir/arm"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "no stray .new symlink: {left:?}");
+        // A stale symlink of an earlier run is replaced.
+        let link = dir.path().join("arm");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let mut server = serve_pty(&link, state(), Faults::default()).unwrap();
+        assert!(std::fs::read_link(&link).unwrap().starts_with("/dev/pts"));
+        server.shutdown();
     }
 }

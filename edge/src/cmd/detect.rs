@@ -1,6 +1,8 @@
 //! `grasp-edge detect`: grasps in image files, printed as text or JSON lines.
 
 use anyhow::{Context, Result};
+use grasp_devices::camera::decode_image_file;
+use grasp_edge::config::MAX_TOP_K;
 use grasp_models::detector::{GraspDetector, StageTimes};
 use grasp_models::{load_backend, BackendKind, BackendOptions, Grasp, GraspModelFile};
 use std::path::PathBuf;
@@ -92,16 +94,21 @@ fn print_text(path: &str, backend: &str, grasps: &[Grasp], ms: &StageTimes) {
 
 /// Loads the model once and detects in every image.
 pub fn run(args: Args) -> Result<()> {
+    anyhow::ensure!(
+        (1..=MAX_TOP_K).contains(&args.top_k),
+        "--top-k {}: report 1 to {MAX_TOP_K} grasps per image",
+        args.top_k
+    );
     let file = GraspModelFile::read(&args.model)?;
     let backend = load_backend(args.backend, &file, &BackendOptions { threads: args.threads })
         .with_context(|| format!("loading {} with backend {}", args.model.display(), args.backend))?;
     let mut detector = GraspDetector::new(backend, None);
     let backend_name = detector.backend_name();
     for path in &args.images {
-        let img = image::open(path).with_context(|| format!("cannot read image {}", path.display()))?.to_rgb8();
-        let (w, h) = (img.width() as usize, img.height() as usize);
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+        let (rgb, w, h) = decode_image_file(&bytes).map_err(|e| anyhow::anyhow!("image {}: {e}", path.display()))?;
         let (grasps, ms) = detector
-            .detect(img.as_raw(), w, h, args.top_k)
+            .detect(&rgb, w, h, args.top_k)
             .with_context(|| format!("detecting grasps in {}", path.display()))?;
         let shown = path.display().to_string();
         if args.json {

@@ -128,14 +128,16 @@ impl Stats {
     pub fn line(&self, window: Duration) -> String {
         let fps = self.frames_since as f64 / window.as_secs_f64().max(1e-9);
         let mut s = format!("{fps:.1} fps |");
+        // A window without samples shows `-`, not NaN.
+        let ms = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.1}") };
         for stage in Stage::ALL {
             let (p50, p99) = self.stage_percentiles(stage);
-            s += &format!(" {} {p50:.1}/{p99:.1}", stage.name());
+            s += &format!(" {} {}/{}", stage.name(), ms(p50), ms(p99));
         }
         s += " ms p50/p99 |";
         let mut rtt = self.rtt.clone();
         rtt.sort_by(f64::total_cmp);
-        s += &format!(" arm rtt {:.1}/{:.1} ms |", percentile(&rtt, 0.5), percentile(&rtt, 0.99));
+        s += &format!(" arm rtt {}/{} ms |", ms(percentile(&rtt, 0.5)), ms(percentile(&rtt, 0.99)));
         s += &format!(
             " frames {} (corrupt {}, timeouts {}, dropped {}, camera lost {}) | commands {} (arm errors {})",
             self.frames,
@@ -176,5 +178,7 @@ mod tests {
         assert!(line.contains("infer 13.0/100.0"), "{line}");
         assert!(line.contains("dropped 3"), "{line}");
         assert!(s.stage_percentiles(Stage::Infer).0.is_nan(), "new window");
+        let empty = s.current_line(t0 + Duration::from_millis(2600));
+        assert!(empty.contains("infer -/-") && empty.contains("frames 5") && !empty.contains("NaN"), "{empty}");
     }
 }

@@ -78,6 +78,14 @@ pub enum BackendError {
         /// Values produced.
         got: usize,
     },
+    /// A thread count of 0 or beyond [`max_threads`].
+    #[error("{got} inference threads: use 1 to {max} (4 per core)")]
+    Threads {
+        /// Threads asked for.
+        got: usize,
+        /// The most accepted on this machine.
+        max: usize,
+    },
     /// tract failed.
     #[error("tract: {0}")]
     Tract(String),
@@ -93,6 +101,22 @@ pub struct BackendOptions {
     pub threads: Option<usize>,
 }
 
+/// The most inference threads accepted: four per core (more only adds contention, and a typo
+/// such as 100000 would start that many threads).
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
+}
+
+impl BackendOptions {
+    /// Checks the options: a thread count from 1 to [`max_threads`].
+    pub fn validate(&self) -> Result<(), BackendError> {
+        match self.threads {
+            Some(n) if n == 0 || n > max_threads() => Err(BackendError::Threads { got: n, max: max_threads() }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Loads `file` with the backend named by `kind`. `auto` never fails for want of a GPU: it falls
 /// back to tract and logs why.
 pub fn load_backend(
@@ -100,6 +124,7 @@ pub fn load_backend(
     file: &GraspModelFile,
     opts: &BackendOptions,
 ) -> Result<Box<dyn InferenceBackend>, BackendError> {
+    opts.validate()?;
     match kind {
         BackendKind::Tract => Ok(Box::new(tract::TractBackend::load(file, opts)?)),
         BackendKind::Torch => load_torch(file, opts, false),

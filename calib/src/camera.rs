@@ -11,6 +11,7 @@ use nalgebra::{Matrix3, Point3, Rotation3, Vector3};
 
 /// Pinhole intrinsics with Brown–Conrady distortion (OpenCV's model and names).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Intrinsics {
     /// Focal length along x, pixels.
     pub fx: f64,

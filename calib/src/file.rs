@@ -105,7 +105,7 @@ pub struct FitQuality {
 #[derive(Debug, thiserror::Error)]
 pub enum CalibFileError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("cannot read calibration {path}: {source}")]
     Io {
         /// The file.
         path: String,
@@ -113,7 +113,7 @@ pub enum CalibFileError {
         source: std::io::Error,
     },
     /// Not TOML of the expected shape.
-    #[error("{path}: {message}")]
+    #[error("calibration {path}: {message}")]
     Syntax {
         /// The file.
         path: String,
@@ -121,7 +121,7 @@ pub enum CalibFileError {
         message: String,
     },
     /// A value that makes no sense.
-    #[error("{path}: field `{field}`: {message}")]
+    #[error("calibration {path}: field `{field}`: {message}")]
     Field {
         /// The file.
         path: String,
@@ -292,7 +292,7 @@ mod tests {
             assert!(text.contains(from), "fixture lacks `{from}`:\n{text}");
             let e = CalibrationFile::parse(&text.replacen(from, to, 1), "c.toml").unwrap_err().to_string();
             assert!(e.contains(&format!("`{field}`")), "{field}: {e}");
-            assert!(e.starts_with("c.toml"), "{e}");
+            assert!(e.starts_with("calibration c.toml"), "{e}");
         }
         let e = CalibrationFile::parse("version = 1\nunits = \"mm\"\n[image]\nwidth = 640\n", "bad.toml")
             .unwrap_err()
@@ -300,5 +300,11 @@ mod tests {
         assert!(e.contains("bad.toml") && e.contains("height"), "{e}");
         let e = CalibrationFile::parse(&good().replacen("[table]", "[tabel]", 1), "c.toml").unwrap_err().to_string();
         assert!(e.contains("tabel"), "{e}");
+        let e = CalibrationFile::parse(&good().replacen("fx = 600.0", "fx = 600.0\nfocal = 3.0", 1), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `focal`"), "an unknown [intrinsics] key: {e}");
+        let e = CalibrationFile::load(Path::new("/nonexistent/cal.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read calibration /nonexistent/cal.toml"), "{e}");
     }
 }

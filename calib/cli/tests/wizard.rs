@@ -338,3 +338,59 @@ fn cli_simulate_check_project_solve_and_import() {
     assert_eq!((f.intrinsics.fx, f.intrinsics.fy, f.intrinsics.k1), (600.0, 601.0, 0.1));
     assert_eq!(f.extrinsics, file.extrinsics);
 }
+
+/// `solve` and `check` on hostile input: clear refusals, never a panic, a hang or a saved garbage fit.
+#[test]
+fn cli_solve_refuses_absurd_input_and_poor_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = demo_truth();
+    let mut rows = vec![];
+    for x in [160.0, 240.0, 330.0] {
+        for y in [-60.0, 30.0, 110.0] {
+            let p = Point3::new(x, y, 0.0);
+            let (u, v) = truth.project(&p).unwrap();
+            rows.push((u, v, p));
+        }
+    }
+    let csv = |rows: &[(f64, f64, Point3<f64>)]| {
+        let mut s = String::from("u,v,x,y,z\n");
+        for (u, v, p) in rows {
+            s += &format!("{u},{v},{},{},{}\n", p.x, p.y, p.z);
+        }
+        s
+    };
+    let pairs = dir.path().join("pairs.csv");
+    let out = dir.path().join("cal.toml");
+    let k = truth.intrinsics;
+    let known = format!("{},{},{},{}", k.fx, k.fy, k.cx, k.cy);
+    let solve = |extra: &[&str]| {
+        let r = Command::new(bin())
+            .args(["solve", pairs.to_str().unwrap(), "--table-z", "0", "--image-size", "640x480"])
+            .args(["--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (r.status.success(), String::from_utf8_lossy(&r.stderr).into_owned())
+    };
+    std::fs::write(&pairs, csv(&rows)).unwrap();
+    // Planar data with the distortion-free part of the intrinsics: the lens distorts, so the fit
+    // misses by some tenths of a pixel; over a strict --max-rms-px it is not saved without
+    // --force, and `check` flags it.
+    let (ok, err) = solve(&["--intrinsics", &known, "--max-rms-px", "0.001"]);
+    assert!(!ok && err.contains("NOT saved") && err.contains("--force"), "{err}");
+    assert!(!out.exists());
+    let (ok, err) = solve(&["--intrinsics", &known, "--force", "--max-rms-px", "0.001"]);
+    assert!(ok, "{err}");
+    let c = Command::new(bin()).args(["check", out.to_str().unwrap(), "--max-rms-px", "0.001"]).output().unwrap();
+    assert!(!c.status.success() && String::from_utf8_lossy(&c.stderr).contains("exceeds"));
+    let (ok, err) = solve(&["--intrinsics", &format!("0,{},{},{}", k.fy, k.cx, k.cy)]);
+    assert!(!ok && err.contains("must be positive"), "{err}");
+    let (ok, err) = solve(&["--intrinsics", &format!("nan,{},{},{}", k.fy, k.cx, k.cy)]);
+    assert!(!ok && err.contains("fx = NaN is not a finite number"), "{err}");
+    rows[4].0 = 1e300;
+    std::fs::write(&pairs, csv(&rows)).unwrap();
+    for extra in [&[][..], &["--intrinsics", &known][..]] {
+        let (ok, err) = solve(extra);
+        assert!(!ok && err.contains("out of range") && !err.contains("panicked"), "{err}");
+    }
+}

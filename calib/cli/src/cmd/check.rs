@@ -1,6 +1,7 @@
 //! `grasp-calib check`: validates a calibration file and prints what it says.
 
-use anyhow::Result;
+use super::DEFAULT_MAX_RMS_PX;
+use anyhow::{bail, Result};
 use grasp_calib::CalibrationFile;
 use std::path::PathBuf;
 
@@ -9,15 +10,18 @@ use std::path::PathBuf;
 pub struct Args {
     /// The calibration file.
     file: PathBuf,
+    /// A recorded fit with a larger RMS reprojection error fails the check.
+    #[arg(long, default_value_t = DEFAULT_MAX_RMS_PX)]
+    max_rms_px: f64,
 }
 
 /// Loads (which validates) and prints the camera, its pose and the fit.
 pub fn run(args: Args) -> Result<()> {
-    let file = args.file;
-    let f = CalibrationFile::load(&file)?;
+    let file = &args.file;
+    let f = CalibrationFile::load(file)?;
     let m = f.model();
     let k = &f.intrinsics;
-    println!("{}: ok", file.display());
+    println!("{}:", file.display());
     println!("  rig: {}  date: {}", f.rig, f.date);
     println!(
         "  image {}x{}, fx {:.1} fy {:.1} cx {:.1} cy {:.1}, distortion k1 {:.4} k2 {:.4} p1 {:.5} p2 {:.5} k3 {:.4}",
@@ -41,5 +45,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     let c = m.pixel_to_robot(k.cx, k.cy, None)?;
     println!("  image centre → table point ({:.1}, {:.1}, {:.1}) mm", c.x, c.y, c.z);
+    if let Some(q) = f.fit.as_ref().filter(|q| !(q.rms_reprojection_px <= args.max_rms_px)) {
+        bail!(
+            "{}: the recorded fit's RMS reprojection {:.2} px exceeds {} px: recalibrate (the wizard shows which markers were off)",
+            file.display(),
+            q.rms_reprojection_px,
+            args.max_rms_px
+        );
+    }
+    println!("{}: ok", file.display());
     Ok(())
 }

@@ -39,6 +39,10 @@ pub fn parse_colour(s: &str) -> Result<[u8; 3], String> {
     Ok([b(0)?, b(2)?, b(4)?])
 }
 
+/// Fits with a larger RMS reprojection error (px) are not saved by `wizard` and `solve`, and are
+/// flagged by `check`, unless the operator insists.
+pub const DEFAULT_MAX_RMS_PX: f64 = 1.5;
+
 /// When a calibration was written. Seconds since the epoch are enough to order calibrations; no
 /// date crate for one field.
 pub fn now_utc() -> String {

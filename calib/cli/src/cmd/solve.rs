@@ -1,6 +1,6 @@
 //! `grasp-calib solve`: a calibration from pixel ↔ robot pairs in a CSV file.
 
-use super::{now_utc, parse_grid, save_calibration};
+use super::{now_utc, parse_grid, save_calibration, DEFAULT_MAX_RMS_PX};
 use anyhow::{bail, Context, Result};
 use grasp_calib::{solve_full, CalibrationFile, Correspondence};
 use nalgebra::Point3;
@@ -30,20 +30,31 @@ pub struct Args {
     image_size: (usize, usize),
     #[arg(long)]
     out: PathBuf,
+    /// Free-text rig description stored in the file.
     #[arg(long, default_value = "")]
     rig: String,
+    /// Fits with a larger RMS reprojection error are not saved (without --force).
+    #[arg(long, default_value_t = DEFAULT_MAX_RMS_PX)]
+    max_rms_px: f64,
+    /// Save a fit whose RMS exceeds --max-rms-px anyway.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Reads the pairs, solves, and saves a plausible calibration.
 pub fn run(args: Args) -> Result<()> {
-    let Args { pairs, intrinsics, intrinsics_from, table_z, image_size, out, rig } = args;
+    let Args { pairs, intrinsics, intrinsics_from, table_z, image_size, out, rig, max_rms_px, force } = args;
     let known = match (intrinsics, intrinsics_from) {
         (Some(v), _) => {
-            if !(v.len() == 4 || v.len() == 9) || v.iter().any(|x| !x.is_finite()) {
-                bail!(
-                    "--intrinsics takes fx,fy,cx,cy or fx,fy,cx,cy,k1,k2,p1,p2,k3 (finite numbers), got {} values",
-                    v.len()
-                );
+            if !(v.len() == 4 || v.len() == 9) {
+                bail!("--intrinsics takes fx,fy,cx,cy or fx,fy,cx,cy,k1,k2,p1,p2,k3, got {} values", v.len());
+            }
+            let names = ["fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3"];
+            if let Some((name, x)) = names.iter().zip(&v).find(|(_, x)| !x.is_finite()) {
+                bail!("--intrinsics: {name} = {x} is not a finite number");
+            }
+            if !(v[0] > 0.0 && v[1] > 0.0) {
+                bail!("--intrinsics: the focal lengths fx = {} and fy = {} must be positive (pixels)", v[0], v[1]);
             }
             let mut k = grasp_calib::Intrinsics::pinhole(v[0], v[1], v[2], v[3]);
             if v.len() == 9 {
@@ -79,6 +90,12 @@ pub fn run(args: Args) -> Result<()> {
     if known.is_some() {
         // Planar mode: the points lie on the table, whose height they give.
         file.table.z = table_z;
+    }
+    if !(s.rms_reprojection_px <= max_rms_px) && !force {
+        bail!(
+            "calibration NOT saved: RMS reprojection {:.2} px exceeds --max-rms-px {max_rms_px} (check that each pixel belongs to its robot point; --force saves it anyway)",
+            s.rms_reprojection_px
+        );
     }
     save_calibration(&file, &out)?;
     println!(

@@ -1,6 +1,6 @@
 //! `grasp-calib wizard`: guided calibration against the arm.
 
-use super::{now_utc, parse_colour, parse_grid, parse_xyz, save_calibration};
+use super::{now_utc, parse_colour, parse_grid, parse_xyz, save_calibration, DEFAULT_MAX_RMS_PX};
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use grasp_calib::marker::MarkerSpec;
@@ -60,7 +60,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     table_z: f64,
     /// Fits with a larger RMS reprojection error are saved only if you confirm.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = DEFAULT_MAX_RMS_PX)]
     max_rms_px: f64,
     /// Manual mode: points to collect.
     #[arg(long, default_value_t = 12)]

@@ -181,4 +181,16 @@ projection_matrix:
             .to_string();
         assert!(e.contains("9 values"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(grasp_fuzz::config())]
+        /// Any camera_info text imports finite intrinsics or is refused.
+        #[test]
+        fn fuzz_camera_info_yaml(text in grasp_fuzz::mutated_text(ROS)) {
+            if let Ok(i) = parse(&text, "c.yaml") {
+                let k = i.intrinsics;
+                proptest::prop_assert!(k.fx > 0.0 && k.fy > 0.0 && k.cx.is_finite() && k.k1.is_finite());
+            }
+        }
+    }
 }

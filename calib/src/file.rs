@@ -307,4 +307,16 @@ mod tests {
         let e = CalibrationFile::load(Path::new("/nonexistent/cal.toml")).unwrap_err().to_string();
         assert!(e.starts_with("cannot read calibration /nonexistent/cal.toml"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(grasp_fuzz::config())]
+        /// Any calibration text is a plausible calibration or an error naming the file.
+        #[test]
+        fn fuzz_calibration_toml(text in grasp_fuzz::mutated_text(&good())) {
+            if let Ok(c) = CalibrationFile::parse(&text, "c.toml") {
+                proptest::prop_assert!(c.validate().is_ok());
+                let _ = c.model().pixel_to_robot(c.intrinsics.cx, c.intrinsics.cy, None);
+            }
+        }
+    }
 }

@@ -17,3 +17,6 @@ pub mod config;
 pub mod dobot;
 pub mod grasp_line;
 pub mod link;
+
+#[cfg(test)]
+mod fuzz;

@@ -308,6 +308,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const MINIMAL: &str = r#"
 [model]
@@ -449,5 +450,16 @@ min_quality = 0.3
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let c = Config::load(&dir.join("grasp-edge.example.toml")).unwrap();
         assert_eq!(c.arm.dialect, ArmDialect::GraspLine);
+    }
+
+    proptest! {
+        #![proptest_config(grasp_fuzz::config())]
+        /// Any configuration text is a valid configuration or an error naming the file.
+        #[test]
+        fn fuzz_edge_config(text in grasp_fuzz::mutated_text(include_str!("../grasp-edge.example.toml"))) {
+            if let Ok(c) = Config::parse(&text, "robot.toml", Path::new("/etc/grasp-edge")) {
+                prop_assert!(c.validate().is_ok());
+            }
+        }
     }
 }

@@ -574,4 +574,30 @@ mod tests {
             Err(ExportError::MissingWeight("shared.conv1.weight".into()))
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(grasp_fuzz::config())]
+        /// Any bytes are a contract-conforming model or a `ContractError`; what is accepted runs
+        /// on tract with a finite output size.
+        #[test]
+        fn fuzz_onnx_reader(bytes in grasp_fuzz::mutated(exported(true))) {
+            if let Ok(f) = GraspModelFile::from_bytes(&bytes) {
+                proptest::prop_assert!(f.info.input_size <= crate::contract::MAX_INPUT_SIZE);
+            }
+        }
+
+        /// Metadata values of any text: parsed within their documented ranges, or refused by key.
+        #[test]
+        fn fuzz_metadata(key in proptest::sample::select(crate::contract::keys::ALL), value in grasp_fuzz::mutated_text("0.25")) {
+            let mut m: std::collections::BTreeMap<String, String> =
+                ModelInfo::new(ArchKind::GgCnn, None, 224).to_metadata().into_iter().collect();
+            m.insert(key.to_string(), value);
+            if let Ok(info) = ModelInfo::from_metadata(&m) {
+                let d = &info.decode;
+                let size = info.input_size as f32;
+                proptest::prop_assert!(d.q_sigma <= size && d.angle_sigma <= size && d.width_sigma <= size);
+                proptest::prop_assert!(d.peak_min_distance <= info.input_size && d.peak_threshold <= 1.0);
+            }
+        }
+    }
 }

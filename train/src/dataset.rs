@@ -418,4 +418,22 @@ mod tests {
         let e = scan(&DatasetSpec { kind: DatasetKind::Jacquard, path: d.path().into() }).unwrap_err();
         assert!(e.to_string().contains("no usable samples"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(grasp_fuzz::config())]
+        /// Annotation files as read from disk: any text gives rectangles or an error naming the
+        /// file, never a panic; what parses is finite.
+        #[test]
+        fn fuzz_cornell_and_jacquard_annotations(
+            cornell in grasp_fuzz::mutated_text("10 10\n30 10\n30 20\n10 20\nNaN NaN\n1 1\n2 2\n3 3\n0 20\n0 0\n5 0\n5 20\n"),
+            jacquard in grasp_fuzz::mutated_text("532.8;517.9;-67.8;184.5;25.7\n10;20;30;40;5\n"),
+        ) {
+            for r in parse_cornell(Path::new("f/x1cpos.txt"), &cornell).into_iter().flatten() {
+                proptest::prop_assert!(r.cx.is_finite() && r.cy.is_finite() && r.length.is_finite() && r.angle.is_finite());
+            }
+            for r in parse_jacquard(Path::new("f/0_x_grasps.txt"), &jacquard).into_iter().flatten() {
+                proptest::prop_assert!(r.cx.is_finite() && r.length.is_finite() && r.jaw.is_finite());
+            }
+        }
+    }
 }

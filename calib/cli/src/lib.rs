@@ -8,6 +8,46 @@
 
 pub mod synthetic;
 
+/// Why a CSV file of pixel ↔ robot pairs could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PairsError {
+    /// The header is not `u,v,x,y,z`.
+    #[error("{name}: header must be `u,v,x,y,z`, is `{found}`")]
+    Header {
+        /// The file.
+        name: String,
+        /// The header found.
+        found: String,
+    },
+    /// A row is not five numbers.
+    #[error("{name} line {line}: {message}")]
+    Row {
+        /// The file.
+        name: String,
+        /// Its line (1-based, the header is line 1).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads `u,v,x,y,z` rows (pixels; robot millimetres) from CSV text; `name` names it in errors.
+pub fn parse_pairs(text: &str, name: &str) -> Result<Vec<Correspondence>, PairsError> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers =
+        reader.headers().map_err(|e| PairsError::Row { name: name.into(), line: 1, message: e.to_string() })?;
+    if headers.iter().collect::<Vec<_>>() != ["u", "v", "x", "y", "z"] {
+        return Err(PairsError::Header { name: name.into(), found: headers.iter().collect::<Vec<_>>().join(",") });
+    }
+    let mut points = Vec::new();
+    for (i, rec) in reader.deserialize::<[f64; 5]>().enumerate() {
+        let [u, v, x, y, z] =
+            rec.map_err(|e| PairsError::Row { name: name.into(), line: i + 2, message: e.to_string() })?;
+        points.push(Correspondence { u, v, robot: Point3::new(x, y, z) });
+    }
+    Ok(points)
+}
+
 use grasp_calib::marker::{self, MarkerSpec};
 use grasp_calib::{solve_full, CameraModel, Correspondence, Solution};
 use grasp_devices::arm::{Arm, ArmError, ArmPose};
@@ -349,4 +389,27 @@ pub fn residuals(model: &CameraModel, samples: &[Sample]) -> Vec<f64> {
                 .unwrap_or(f64::INFINITY)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_parse_and_bad_rows_are_named() {
+        let p = parse_pairs("u,v,x,y,z\n1,2,3,4,5\n", "p.csv").unwrap();
+        assert_eq!((p[0].u, p[0].robot.z), (1.0, 5.0));
+        assert!(parse_pairs("u,v,x\n", "p.csv").unwrap_err().to_string().contains("header"));
+        let e = parse_pairs("u,v,x,y,z\n1,2,3,4,5\n1,2,three,4,5\n", "p.csv").unwrap_err().to_string();
+        assert!(e.starts_with("p.csv line 3"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(grasp_fuzz::config())]
+        /// Any CSV text is pairs or an error naming the file; no panic.
+        #[test]
+        fn fuzz_pairs_csv(text in grasp_fuzz::mutated_text("u,v,x,y,z\n320.5,240.25,200,0,0\n1e3,-5,150,-100,30\n")) {
+            let _ = parse_pairs(&text, "p.csv");
+        }
+    }
 }

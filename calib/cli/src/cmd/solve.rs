@@ -2,8 +2,7 @@
 
 use super::{now_utc, parse_grid, save_calibration, DEFAULT_MAX_RMS_PX};
 use anyhow::{bail, Context, Result};
-use grasp_calib::{solve_full, CalibrationFile, Correspondence};
-use nalgebra::Point3;
+use grasp_calib::{solve_full, CalibrationFile};
 use std::path::PathBuf;
 
 /// Solve a calibration from pixel ↔ robot pairs in a CSV file with header `u,v,x,y,z`
@@ -65,16 +64,8 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(f)) => Some(CalibrationFile::load(&f)?.intrinsics),
         (None, None) => None,
     };
-    let mut reader = csv::Reader::from_path(&pairs).with_context(|| format!("reading {}", pairs.display()))?;
-    let headers = reader.headers()?.clone();
-    if headers.iter().collect::<Vec<_>>() != ["u", "v", "x", "y", "z"] {
-        bail!("{}: header must be `u,v,x,y,z`, is `{}`", pairs.display(), headers.iter().collect::<Vec<_>>().join(","));
-    }
-    let mut points = Vec::new();
-    for (i, rec) in reader.deserialize::<[f64; 5]>().enumerate() {
-        let [u, v, x, y, z] = rec.with_context(|| format!("{} line {}", pairs.display(), i + 2))?;
-        points.push(Correspondence { u, v, robot: Point3::new(x, y, z) });
-    }
+    let text = std::fs::read_to_string(&pairs).with_context(|| format!("reading {}", pairs.display()))?;
+    let points = grasp_calib_cli::parse_pairs(&text, &pairs.display().to_string())?;
     let s = match &known {
         Some(k) => grasp_calib::solve_planar(&points, k)
             .with_context(|| format!("solving (planar, known intrinsics) from {}", pairs.display()))?,

@@ -420,6 +420,10 @@ min_quality = 0.3
         assert!(e.contains("invalid length 4") && e.contains("[x, y, z]"), "{e}");
         let e = bad("workspace_max = [350.0, 200.0, 200.0]", "workspace_max = [350.0, 200.0, 1e300]");
         assert!(e.contains("safety.workspace_min/workspace_max"), "{e}");
+        let e = bad("path = \"model.onnx\"", "path = \"model.onnx\"\nthreads = 4294967296");
+        assert!(e.contains("model.threads") && e.contains("4 per core"), "{e}");
+        let e = bad("path = \"model.onnx\"", "path = \"model.onnx\"\ntop_k = 0");
+        assert!(e.contains("model.top_k"), "{e}");
         let e = bad("path = \"calib.toml\"", "path = \"calib.toml\"\ngrasp_height_mm = 1e300");
         assert!(e.contains("calibration.grasp_height_mm"), "{e}");
         let stream = with_pick("stable_frames = 3\nstable_mm = 5.0\napproach_mm = 60.0\nlift_mm = 80.0\nopening_margin_mm = 10.0")

@@ -340,3 +340,35 @@ fn slow_motions_are_polled_and_sigterm_mid_motion_ends_with_stop() {
         "a signal is not a lost link: {err}"
     );
 }
+
+/// SIGTERM while the arm's port is unplugged and being reopened: the binary does not wait for the
+/// port (there is nothing to send STOP on), exits 0 well before the port comes back, and the
+/// controller executes nothing more.
+#[test]
+fn sigterm_while_reconnecting_exits_zero_without_waiting_for_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    // The port stays away 8 s; SIGTERM comes 1.5 s into that, and the binary must be gone within
+    // 6 s, before the port returns.
+    let faults = Faults { disconnect_every: Some(8), down_for: Duration::from_secs(8), ..Default::default() };
+    let (state, mut server, link) = sim(dir.path(), faults);
+    let mut rig = Rig::demo(&link);
+    rig.looping = true;
+    rig.mode = "stream";
+    let cfg = dir.path().join("robot.toml");
+    rig.write(&cfg);
+    let mut child = spawn(&cfg, None, &[]);
+    let t0 = Instant::now();
+    while server.disconnects.load(std::sync::atomic::Ordering::SeqCst) == 0 || link.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the port was never unplugged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let executed_before = executed(&state).len();
+    // Let the binary notice the loss and start its back-off.
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let (status, err) = wait(&mut child, Duration::from_secs(6));
+    server.shutdown();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("signal received"), "{err}");
+    assert_eq!(executed(&state).len(), executed_before, "nothing ran after the unplug");
+}

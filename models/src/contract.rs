@@ -120,6 +120,41 @@ pub struct ModelInfo {
     pub provenance: String,
 }
 
+/// Reads metadata values, each refusal naming its key, its value and what was expected.
+struct MetadataReader<'a>(&'a BTreeMap<String, String>);
+
+impl MetadataReader<'_> {
+    fn get(&self, k: &'static str) -> Result<&str, ContractError> {
+        self.0.get(k).map(String::as_str).ok_or(ContractError::MissingMetadata(k))
+    }
+
+    fn bad(&self, key: &'static str, expected: String) -> ContractError {
+        ContractError::BadMetadata { key, value: self.0.get(key).cloned().unwrap_or_default(), expected }
+    }
+
+    fn parse<T: FromStr>(&self, k: &'static str, expected: &str) -> Result<T, ContractError> {
+        self.get(k)?.parse().map_err(|_| self.bad(k, expected.to_string()))
+    }
+
+    fn named<T: FromStr + NamedValue>(&self, k: &'static str) -> Result<T, ContractError> {
+        self.get(k)?.parse().map_err(|_| self.bad(k, format!("one of: {}", T::NAMES.join(", "))))
+    }
+
+    /// A finite number within `[min, max]`.
+    fn number(&self, k: &'static str, min: f32, max: f32) -> Result<f32, ContractError> {
+        let expected = || match min {
+            f32::MIN => format!("a finite number up to {max}"),
+            f32::MIN_POSITIVE => format!("a positive number up to {max}"),
+            _ => format!("a finite number within [{min}, {max}]"),
+        };
+        let x: f32 = self.parse(k, &expected())?;
+        if !(x.is_finite() && (min..=max).contains(&x)) {
+            return Err(self.bad(k, expected()));
+        }
+        Ok(x)
+    }
+}
+
 impl ModelInfo {
     /// The paper's defaults for a given architecture.
     pub fn new(architecture: ArchKind, aux_task: Option<AuxTask>, input_size: usize) -> Self {
@@ -160,120 +195,42 @@ impl ModelInfo {
 
     /// Parses and checks metadata. `has_aux_output` is filled from the graph by the caller.
     pub fn from_metadata(meta: &BTreeMap<String, String>) -> Result<Self, ContractError> {
-        fn get<'a>(m: &'a BTreeMap<String, String>, k: &'static str) -> Result<&'a str, ContractError> {
-            m.get(k).map(String::as_str).ok_or(ContractError::MissingMetadata(k))
-        }
-        fn parse<T: FromStr>(
-            m: &BTreeMap<String, String>,
-            k: &'static str,
-            expected: &str,
-        ) -> Result<T, ContractError> {
-            let v = get(m, k)?;
-            v.parse().map_err(|_| ContractError::BadMetadata {
-                key: k,
-                value: v.to_string(),
-                expected: expected.to_string(),
-            })
-        }
-        fn named<T: FromStr + NamedValue>(m: &BTreeMap<String, String>, k: &'static str) -> Result<T, ContractError> {
-            let v = get(m, k)?;
-            v.parse().map_err(|_| ContractError::BadMetadata {
-                key: k,
-                value: v.to_string(),
-                expected: format!("one of: {}", T::NAMES.join(", ")),
-            })
-        }
-        fn nonneg(m: &BTreeMap<String, String>, k: &'static str) -> Result<f32, ContractError> {
-            let x: f32 = parse(m, k, "a finite number >= 0")?;
-            if !x.is_finite() || x < 0.0 {
-                return Err(ContractError::BadMetadata {
-                    key: k,
-                    value: x.to_string(),
-                    expected: "a finite number >= 0".into(),
-                });
-            }
-            Ok(x)
-        }
-
-        let version: u32 = parse(meta, keys::CONTRACT_VERSION, "an integer")?;
+        let m = MetadataReader(meta);
+        let version: u32 = m.parse(keys::CONTRACT_VERSION, "an integer")?;
         if version != CONTRACT_VERSION {
-            return Err(ContractError::BadMetadata {
-                key: keys::CONTRACT_VERSION,
-                value: version.to_string(),
-                expected: format!("{CONTRACT_VERSION} (this build reads contract version {CONTRACT_VERSION} only)"),
-            });
+            let expected = format!("{CONTRACT_VERSION} (this build reads contract version {CONTRACT_VERSION} only)");
+            return Err(m.bad(keys::CONTRACT_VERSION, expected));
         }
-        let input_size: usize = parse(meta, keys::INPUT_SIZE, "a positive integer")?;
-        crate::arch::Architecture::check_input_size(input_size).map_err(|e| ContractError::BadMetadata {
-            key: keys::INPUT_SIZE,
-            value: input_size.to_string(),
-            expected: e.to_string(),
-        })?;
+        let input_size: usize = m.parse(keys::INPUT_SIZE, "a positive integer")?;
+        crate::arch::Architecture::check_input_size(input_size).map_err(|e| m.bad(keys::INPUT_SIZE, e.to_string()))?;
         if input_size > MAX_INPUT_SIZE {
-            return Err(ContractError::BadMetadata {
-                key: keys::INPUT_SIZE,
-                value: input_size.to_string(),
-                expected: format!("at most {MAX_INPUT_SIZE}"),
-            });
+            return Err(m.bad(keys::INPUT_SIZE, format!("at most {MAX_INPUT_SIZE}")));
         }
         // Decoding costs grow with σ and the peak distance: each is bounded by the input size
-        // (a σ of 1e7 would hang the first frame, after the arm has connected).
+        // (a σ of 1e7 would hang the first frame, after the arm has connected). Q is at most 1,
+        // so a larger threshold finds nothing; a negative one keeps every peak.
         let size = input_size as f32;
-        let within = |k: &'static str, max: f32| -> Result<f32, ContractError> {
-            let x = nonneg(meta, k)?;
-            if x > max {
-                return Err(ContractError::BadMetadata {
-                    key: k,
-                    value: x.to_string(),
-                    expected: format!("at most {max} (the input size bounds it)"),
-                });
-            }
-            Ok(x)
-        };
-        let aux_task = match get(meta, keys::AUX_TASK)? {
+        let aux_task = match m.get(keys::AUX_TASK)? {
             "none" => None,
-            v => Some(v.parse::<AuxTask>().map_err(|_| ContractError::BadMetadata {
-                key: keys::AUX_TASK,
-                value: v.to_string(),
-                expected: "one of: none, depth, mask".into(),
-            })?),
+            v => Some(v.parse::<AuxTask>().map_err(|_| m.bad(keys::AUX_TASK, "one of: none, depth, mask".into()))?),
         };
-        let width_scale = within(keys::WIDTH_SCALE_PX, 10.0 * size)?;
-        if width_scale == 0.0 {
-            return Err(ContractError::BadMetadata {
-                key: keys::WIDTH_SCALE_PX,
-                value: "0".into(),
-                expected: "> 0".into(),
-            });
-        }
-        // Q is at most 1, so a larger threshold finds nothing; a negative one keeps every peak.
-        let peak_threshold: f32 = parse(meta, keys::PEAK_THRESHOLD, "a finite number up to 1")?;
-        if !(peak_threshold.is_finite() && peak_threshold <= 1.0) {
-            return Err(ContractError::BadMetadata {
-                key: keys::PEAK_THRESHOLD,
-                value: peak_threshold.to_string(),
-                expected: "a finite number up to 1".into(),
-            });
-        }
-        let peak_min_distance: usize = parse(meta, keys::PEAK_MIN_DISTANCE_PX, "a non-negative integer")?;
+        let width_scale = m.number(keys::WIDTH_SCALE_PX, f32::MIN_POSITIVE, 10.0 * size)?;
+        let peak_threshold = m.number(keys::PEAK_THRESHOLD, f32::MIN, 1.0)?;
+        let peak_min_distance: usize = m.parse(keys::PEAK_MIN_DISTANCE_PX, "a non-negative integer")?;
         if peak_min_distance > input_size {
-            return Err(ContractError::BadMetadata {
-                key: keys::PEAK_MIN_DISTANCE_PX,
-                value: peak_min_distance.to_string(),
-                expected: format!("at most the input size {input_size}"),
-            });
+            return Err(m.bad(keys::PEAK_MIN_DISTANCE_PX, format!("at most the input size {input_size}")));
         }
         Ok(ModelInfo {
-            architecture: named(meta, keys::ARCHITECTURE)?,
+            architecture: m.named(keys::ARCHITECTURE)?,
             input_size,
-            channel_order: named(meta, keys::CHANNEL_ORDER)?,
-            normalisation: named(meta, keys::NORMALISATION)?,
-            image_fit: named(meta, keys::IMAGE_FIT)?,
+            channel_order: m.named(keys::CHANNEL_ORDER)?,
+            normalisation: m.named(keys::NORMALISATION)?,
+            image_fit: m.named(keys::IMAGE_FIT)?,
             decode: DecodeParams {
                 width_scale,
-                q_sigma: within(keys::Q_SIGMA_PX, size)?,
-                angle_sigma: within(keys::ANGLE_SIGMA_PX, size)?,
-                width_sigma: within(keys::WIDTH_SIGMA_PX, size)?,
+                q_sigma: m.number(keys::Q_SIGMA_PX, 0.0, size)?,
+                angle_sigma: m.number(keys::ANGLE_SIGMA_PX, 0.0, size)?,
+                width_sigma: m.number(keys::WIDTH_SIGMA_PX, 0.0, size)?,
                 peak_min_distance,
                 peak_threshold,
                 mode: PeakMode::LocalMaxima,
@@ -281,7 +238,7 @@ impl ModelInfo {
             aux_task,
             has_aux_output: false,
             // Required (models/README.md), though it may be empty.
-            provenance: get(meta, keys::PROVENANCE)?.to_string(),
+            provenance: m.get(keys::PROVENANCE)?.to_string(),
         })
     }
 

@@ -107,6 +107,18 @@ fn check_finite(points: &[Correspondence]) -> Result<(), SolveError> {
     Ok(())
 }
 
+/// The solution of `model` (leave-one-out not yet computed), if it sees every point it was solved
+/// from in front of it.
+fn solution(model: CameraModel, points: &[Correspondence]) -> Result<Solution, SolveError> {
+    check_in_front(&model, points)?;
+    Ok(Solution {
+        model,
+        rms_reprojection_px: rms_reprojection(&model, points),
+        rms_position_mm: f64::NAN,
+        points: points.len(),
+    })
+}
+
 /// A solution must see every point it was solved from in front of it.
 fn check_in_front(model: &CameraModel, points: &[Correspondence]) -> Result<(), SolveError> {
     let behind = points.iter().filter(|p| model.project(&p.robot).is_none()).count();
@@ -333,13 +345,7 @@ fn solve_full_no_loo(points: &[Correspondence], table_z: f64) -> Result<Solution
             model.intrinsics.fx, model.intrinsics.fy
         )));
     }
-    check_in_front(&model, points)?;
-    Ok(Solution {
-        model,
-        rms_reprojection_px: rms_reprojection(&model, points),
-        rms_position_mm: f64::NAN,
-        points: points.len(),
-    })
+    solution(model, points)
 }
 
 /// Planar calibration: every robot point on the table plane, intrinsics known.
@@ -424,13 +430,7 @@ fn solve_planar_no_loo(points: &[Correspondence], intrinsics: &Intrinsics) -> Re
     };
     let free = [false, false, false, false, false, false, false, false, true, true, true, true, true, true];
     let model = refine(points, &start, free);
-    check_in_front(&model, points)?;
-    Ok(Solution {
-        model,
-        rms_reprojection_px: rms_reprojection(&model, points),
-        rms_position_mm: f64::NAN,
-        points: points.len(),
-    })
+    solution(model, points)
 }
 
 /// RMS distance between held-out robot points and where a camera solved without each puts its

@@ -217,9 +217,9 @@ impl ArmConfig {
     }
 }
 
-/// Why a device configuration could not be loaded.
+/// Why a configuration file (the robot's, or its device sections) could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum DeviceConfigError {
+pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
@@ -259,17 +259,16 @@ pub struct DeviceConfig {
 impl DeviceConfig {
     /// Reads, parses and validates the `[camera]` and `[arm]` sections of `path`; a relative
     /// replay directory is taken from the file's directory.
-    pub fn load(path: &Path) -> Result<DeviceConfig, DeviceConfigError> {
+    pub fn load(path: &Path) -> Result<DeviceConfig, ConfigError> {
         let name = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| DeviceConfigError::Read { path: name.clone(), source })?;
-        let mut c: DeviceConfig = toml::from_str(&text)
-            .map_err(|e| DeviceConfigError::Parse { path: name.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+        let mut c: DeviceConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: name.clone(), message: e.to_string() })?;
         c.camera.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         c.camera
             .validate()
             .and_then(|()| c.arm.validate())
-            .map_err(|source| DeviceConfigError::Invalid { path: name, source })?;
+            .map_err(|source| ConfigError::Invalid { path: name, source })?;
         Ok(c)
     }
 }
@@ -344,16 +343,10 @@ mod tests {
         )
         .unwrap();
         let e = DeviceConfig::load(&path).unwrap_err();
-        assert!(
-            matches!(&e, DeviceConfigError::Invalid { source, .. } if source.field == "camera.width/height"),
-            "{e}"
-        );
+        assert!(matches!(&e, ConfigError::Invalid { source, .. } if source.field == "camera.width/height"), "{e}");
         assert!(e.to_string().contains("robot.toml") && e.to_string().contains("641x480"), "{e}");
         std::fs::write(&path, "[camera]\nsource = \"v4l2\"\n[arm]\ndialect = \"grasp-line\"\nport = \"/dev/ttyACM0\"\nreconnect_max_ms = 1\n").unwrap();
         let e = DeviceConfig::load(&path).unwrap_err();
-        assert!(
-            matches!(&e, DeviceConfigError::Invalid { source, .. } if source.field == "arm.reconnect_max_ms"),
-            "{e}"
-        );
+        assert!(matches!(&e, ConfigError::Invalid { source, .. } if source.field == "arm.reconnect_max_ms"), "{e}");
     }
 }

@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
         let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier))?;
         let calls = Arc::new(Mutex::new(Vec::new()));
         let opener: ArmOpener = Box::new(move || Ok(Box::new(RecordingArm::new(calls.clone())) as Box<dyn Arm>));
-        p.arm = Reconnecting::new(
+        p.parts.arm = Reconnecting::new(
             "memory",
             opener,
             Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) },

@@ -4,7 +4,7 @@
 
 use crate::control::{PickSettings, SafetyLimits, StreamSettings, MAX_REACH_MM};
 use grasp_devices::arm::{ArmCall, ArmPose};
-pub use grasp_devices::config::{ArmConfig, ArmDialect, CameraConfig, FieldError};
+pub use grasp_devices::config::{ArmConfig, ArmDialect, CameraConfig, ConfigError, FieldError};
 use grasp_models::{BackendKind, BackendOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -146,35 +146,6 @@ impl Default for OutputConfig {
             record_dir: None,
         }
     }
-}
-
-/// Why a configuration file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not TOML of the expected shape.
-    #[error("config {path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The parser's message (it names the line and the key).
-        message: String,
-    },
-    /// A value parses but makes no sense.
-    #[error("config {path}: {source}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// The field and why.
-        source: FieldError,
-    },
 }
 
 impl Config {

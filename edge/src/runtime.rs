@@ -172,34 +172,8 @@ struct Decision {
 
 /// The robot loop: camera frames in, arm commands out (see the module doc).
 pub struct Pipeline {
-    /// The camera or replay.
-    pub source: Box<dyn FrameSource>,
-    /// The model with its preprocessing and decoding.
-    pub detector: GraspDetector,
-    /// Pixel → robot frame.
-    pub camera: CameraModel,
-    /// The image size the calibration is valid for.
-    pub calibrated_size: (usize, usize),
-    /// Height of grasp points, mm in the robot frame.
-    pub grasp_z: f64,
-    /// Grasp candidates decoded per frame.
-    pub top_k: usize,
-    /// The workspace box, opening and quality limits.
-    pub safety: SafetyLimits,
-    /// Stream or pick.
-    pub mode: ControlMode,
-    /// Stream mode's decisions.
-    pub tracker: StreamTracker,
-    /// Pick mode's decisions.
-    pub planner: PickPlanner,
-    /// The arm, reconnecting.
-    pub arm: Reconnecting,
-    /// Timeouts and periods.
-    pub timing: LoopTiming,
-    /// Where decisions take their time from.
-    pub clock: Clock,
-    /// systemd (or nothing).
-    pub notifier: Box<dyn Notifier>,
+    /// What it was built from: the devices, the model, the decisions' state, the timing.
+    pub parts: PipelineParts,
     /// Write an annotated frame every N frames into this directory.
     pub annotate: Option<(PathBuf, u64)>,
     /// The flight recorder, if configured.
@@ -222,37 +196,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline of `parts`, without annotation, recorder or command callback.
     pub fn new(parts: PipelineParts) -> Self {
-        let PipelineParts {
-            source,
-            detector,
-            camera,
-            calibrated_size,
-            grasp_z,
-            top_k,
-            safety,
-            mode,
-            tracker,
-            planner,
-            arm,
-            timing,
-            clock,
-            notifier,
-        } = parts;
         Pipeline {
-            source,
-            detector,
-            camera,
-            calibrated_size,
-            grasp_z,
-            top_k,
-            safety,
-            mode,
-            tracker,
-            planner,
-            arm,
-            timing,
-            clock,
-            notifier,
+            parts,
             annotate: None,
             recorder: None,
             on_command: None,
@@ -305,19 +250,19 @@ impl Pipeline {
 
     fn send(&mut self, call: ArmCall) -> Result<Option<grasp_devices::arm::MotionId>, ArmError> {
         // The last line of defence: nothing reaches the port that the safety gate refuses.
-        if let Err(r) = self.safety.gate(&call) {
+        if let Err(r) = self.parts.safety.gate(&call) {
             *self.stats.refusals.entry(r.kind()).or_default() += 1;
             log::error!("command {call:?} refused by the safety gate: {r}");
-            return Err(ArmError::Other { port: self.arm.describe(), source: Box::new(r) });
+            return Err(ArmError::Other { port: self.parts.arm.describe(), source: Box::new(r) });
         }
         let t0 = Instant::now();
         let r = match &call {
-            ArmCall::Session => self.arm.start_session().map(|_| None),
-            ArmCall::Move(p) => self.arm.move_to(*p).map(Some),
-            ArmCall::Grip(o) => self.arm.grip(*o).map(Some),
-            ArmCall::Home => self.arm.home().map(Some),
-            ArmCall::Track(p, o) => self.arm.track(*p, *o).map(|_| None),
-            ArmCall::Stop => self.arm.stop().map(|_| None),
+            ArmCall::Session => self.parts.arm.start_session().map(|_| None),
+            ArmCall::Move(p) => self.parts.arm.move_to(*p).map(Some),
+            ArmCall::Grip(o) => self.parts.arm.grip(*o).map(Some),
+            ArmCall::Home => self.parts.arm.home().map(Some),
+            ArmCall::Track(p, o) => self.parts.arm.track(*p, *o).map(|_| None),
+            ArmCall::Stop => self.parts.arm.stop().map(|_| None),
         };
         self.last_arm_traffic = Instant::now();
         match &r {
@@ -349,14 +294,15 @@ impl Pipeline {
 
     /// Waits for a motion in short slices so that a stop request and the watchdog are served.
     fn wait_motion(&mut self, id: grasp_devices::arm::MotionId, stop: &AtomicBool) -> Result<bool, ArmError> {
-        let timeout = self.timing.motion_timeout;
+        let timeout = self.parts.timing.motion_timeout;
         let deadline = Instant::now() + timeout;
         loop {
-            self.notifier.watchdog();
+            self.parts.notifier.watchdog();
             if stop.load(Ordering::SeqCst) {
                 return Ok(false);
             }
             match self
+                .parts
                 .arm
                 .wait_done(id, pause::MOTION_WAIT_SLICE.min(deadline.saturating_duration_since(Instant::now())))
             {
@@ -399,11 +345,11 @@ impl Pipeline {
     pub fn run(&mut self, stop: &AtomicBool, max_frames: Option<u64>) -> Result<Summary, RuntimeError> {
         self.connect_arm(stop);
         while !stop.load(Ordering::SeqCst) && max_frames.is_none_or(|m| self.summary.frames < m) {
-            self.notifier.watchdog();
-            if self.arm.poll(Instant::now()) {
+            self.parts.notifier.watchdog();
+            if self.parts.arm.poll(Instant::now()) {
                 // A new session: whatever was planned before the loss is stale.
-                self.tracker.reset();
-                self.planner.reset();
+                self.parts.tracker.reset();
+                self.parts.planner.reset();
             }
             self.sent_this_frame.clear();
             match self.capture()? {
@@ -426,20 +372,20 @@ impl Pipeline {
 
     /// READY only once camera (opened by the caller), model (loaded) and arm are up.
     fn connect_arm(&mut self, stop: &AtomicBool) {
-        while !self.arm.is_connected() && !stop.load(Ordering::SeqCst) {
-            if !self.arm.poll(Instant::now()) {
+        while !self.parts.arm.is_connected() && !stop.load(Ordering::SeqCst) {
+            if !self.parts.arm.poll(Instant::now()) {
                 std::thread::sleep(pause::ARM_CONNECT_RETRY);
             }
         }
-        self.notifier.ready();
-        self.notifier.status("running");
+        self.parts.notifier.ready();
+        self.parts.notifier.status("running");
     }
 
     /// The next frame into `self.frame`; damaged frames, timeouts and a lost camera are counted
     /// and skipped, a frame of the wrong size stops the run (the calibration would not fit it).
     fn capture(&mut self) -> Result<Captured, RuntimeError> {
         let t_capture = Instant::now();
-        match self.source.next_frame(&mut self.frame, self.timing.frame_timeout) {
+        match self.parts.source.next_frame(&mut self.frame, self.parts.timing.frame_timeout) {
             Ok(()) => {}
             Err(FrameError::End(_)) => return Ok(Captured::End),
             Err(e @ FrameError::Corrupt { .. }) => {
@@ -460,15 +406,15 @@ impl Pipeline {
             }
             Err(e @ FrameError::Setup(_)) => return Err(RuntimeError::Camera(e)),
         }
-        self.clock.next_frame();
+        self.parts.clock.next_frame();
         let (w, h) = (self.frame.width, self.frame.height);
-        if (w, h) != self.calibrated_size {
+        if (w, h) != self.parts.calibrated_size {
             return Err(RuntimeError::FrameSize {
                 origin: self.frame.origin.clone(),
                 got_w: w,
                 got_h: h,
-                want_w: self.calibrated_size.0,
-                want_h: self.calibrated_size.1,
+                want_w: self.parts.calibrated_size.0,
+                want_h: self.parts.calibrated_size.1,
             });
         }
         self.stats.frame(self.frame.index);
@@ -480,15 +426,16 @@ impl Pipeline {
     /// The frame's grasps (best first), in a buffer reused across frames.
     fn detect(&mut self) -> Result<Vec<Grasp>, RuntimeError> {
         let (w, h) = (self.frame.width, self.frame.height);
-        let broken_before = self.detector.non_finite_frames;
+        let broken_before = self.parts.detector.non_finite_frames;
         let (found, ms) = self
+            .parts
             .detector
-            .detect(&self.frame.rgb, w, h, self.top_k)
+            .detect(&self.frame.rgb, w, h, self.parts.top_k)
             .map_err(|source| RuntimeError::Detect { origin: self.frame.origin.clone(), source })?;
         let mut grasps = std::mem::take(&mut self.grasps);
         grasps.clear();
         grasps.extend_from_slice(found);
-        if self.detector.non_finite_frames > broken_before {
+        if self.parts.detector.non_finite_frames > broken_before {
             *self.stats.refusals.entry("non-finite-output").or_default() += 1;
         }
         self.stats.stage(Stage::Pre, ms.pre);
@@ -501,22 +448,32 @@ impl Pipeline {
     /// decision, and which grasp to highlight: the one nearest to what is sent, or tracked.
     fn decide(&mut self, grasps: &[Grasp], candidates: &mut Vec<Candidate>, targets: &mut Vec<Target>) -> Decision {
         let t_plan = Instant::now();
-        Self::to_targets(&self.camera, self.grasp_z, &self.safety, grasps, &mut self.stats, candidates);
+        Self::to_targets(
+            &self.parts.camera,
+            self.parts.grasp_z,
+            &self.parts.safety,
+            grasps,
+            &mut self.stats,
+            candidates,
+        );
         targets.clear();
         targets.extend(candidates.iter().map(|c| c.target));
-        let now = self.clock.now();
-        let action = match self.mode {
-            ControlMode::Stream => {
-                self.tracker.update(targets, now).map(|t| (vec![PickStep::Move(t.pose)], self.tracker.current()))
-            }
+        let now = self.parts.clock.now();
+        let action = match self.parts.mode {
+            ControlMode::Stream => self
+                .parts
+                .tracker
+                .update(targets, now)
+                .map(|t| (vec![PickStep::Move(t.pose)], self.parts.tracker.current())),
             ControlMode::Pick => self
+                .parts
                 .planner
                 .observe(targets.first())
-                .map(|t| (self.planner.plan(&t, self.safety.max_opening_mm), Some(t))),
+                .map(|t| (self.parts.planner.plan(&t, self.parts.safety.max_opening_mm), Some(t))),
         };
         let focus = match &action {
             Some((_, Some(t))) => Some(*t),
-            _ if self.mode == ControlMode::Stream => self.tracker.current(),
+            _ if self.parts.mode == ControlMode::Stream => self.parts.tracker.current(),
             _ => None,
         };
         let chosen = focus
@@ -534,16 +491,16 @@ impl Pipeline {
     /// alive with a heartbeat when it has been idle.
     fn actuate(&mut self, action: Option<(Vec<PickStep>, Option<Target>)>, stop: &AtomicBool) {
         let t_arm = Instant::now();
-        if self.arm.is_connected() {
-            match (self.mode, action) {
+        if self.parts.arm.is_connected() {
+            match (self.parts.mode, action) {
                 (ControlMode::Stream, Some((_, Some(t)))) => {
                     let _ = self.send(ArmCall::Track(t.pose, t.opening_mm));
                 }
                 (ControlMode::Pick, Some((steps, _))) => self.execute_pick(&steps, stop),
                 _ => {}
             }
-            if self.last_arm_traffic.elapsed() >= self.timing.heartbeat {
-                match self.arm.heartbeat() {
+            if self.last_arm_traffic.elapsed() >= self.parts.timing.heartbeat {
+                match self.parts.arm.heartbeat() {
                     Ok(rtt) => self.stats.rtt(rtt),
                     Err(e) => {
                         self.stats.arm_errors += 1;
@@ -564,7 +521,7 @@ impl Pipeline {
             if index.is_multiple_of(*every) || index == 1 {
                 let path = dir.join(format!("frame-{index:06}.png"));
                 if let Err(e) =
-                    service::write_annotated(&path, &self.frame.rgb, w, h, grasps, chosen, self.detector.maps())
+                    service::write_annotated(&path, &self.frame.rgb, w, h, grasps, chosen, self.parts.detector.maps())
                 {
                     log::warn!("cannot write annotated frame {}: {e}", path.display());
                 }
@@ -574,22 +531,22 @@ impl Pipeline {
             rec.record(&self.frame.rgb, w, h, grasps, targets, &self.sent_this_frame)
                 .map_err(RuntimeError::Recorder)?;
         }
-        if let Some(line) = self.stats.report(self.timing.stats_interval, Instant::now()) {
+        if let Some(line) = self.stats.report(self.parts.timing.stats_interval, Instant::now()) {
             log::info!("stats: {line}");
-            self.notifier.status(&line);
+            self.parts.notifier.status(&line);
         }
         Ok(())
     }
 
     /// STOP first (bounded by the driver's retries), then the port closes when the pipeline drops.
     fn shutdown(&mut self) -> Summary {
-        self.notifier.stopping();
-        if self.arm.is_connected() {
+        self.parts.notifier.stopping();
+        if self.parts.arm.is_connected() {
             if let Err(e) = self.send(ArmCall::Stop) {
                 log::warn!("could not confirm STOP: {e}");
             }
         }
-        self.summary.reconnects = self.arm.reconnects;
+        self.summary.reconnects = self.parts.arm.reconnects;
         // The last window's latencies with the run's totals (also when no frame came at all).
         self.summary.stats_line = self.stats.current_line(Instant::now());
         self.summary.clone()

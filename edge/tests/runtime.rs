@@ -110,7 +110,7 @@ fn replaying_a_recording_reproduces_the_commands() {
     let run = |cfg: &Config, record: Option<&Path>| {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let mut p = grasp_edge::app::build_pipeline(cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-        p.arm = recording_arm(calls.clone());
+        p.parts.arm = recording_arm(calls.clone());
         if let Some(r) = record {
             p.recorder = Some(Recorder::create(r).unwrap());
         }
@@ -173,7 +173,7 @@ fn corrupt_frames_are_skipped_and_counted() {
     cfg.camera = CameraConfig::Replay { dir: dir.path().to_path_buf(), fps: 0.0, looping: false };
     let calls = Arc::new(Mutex::new(Vec::new()));
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-    p.arm = recording_arm(calls);
+    p.parts.arm = recording_arm(calls);
     let summary = p.run(&AtomicBool::new(false), None).unwrap();
     assert_eq!(summary.frames, 3);
     assert_eq!(p.stats.corrupt_frames, 1);
@@ -186,7 +186,7 @@ fn a_frame_of_another_size_than_the_calibration_stops_with_a_clear_error() {
     let mut cfg = demo_config();
     cfg.camera = CameraConfig::Replay { dir: dir.path().to_path_buf(), fps: 0.0, looping: false };
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-    p.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
+    p.parts.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
     let e = p.run(&AtomicBool::new(false), None).unwrap_err().to_string();
     assert!(e.contains("640x480") && e.contains("480x480"), "{e}");
 }

@@ -305,6 +305,16 @@ fn soak_keeps_memory_flat() {
     assert!(!executed(&state).is_empty(), "the soak commanded the arm");
 }
 
+/// `grasp-edge run` on the demo rig (bundled frames, looping) in `mode`, its arm on `link`.
+fn run_demo_rig(dir: &Path, link: &Path, mode: &'static str) -> Running {
+    let mut rig = Rig::demo(link);
+    rig.looping = true;
+    rig.mode = mode;
+    let cfg = dir.join("robot.toml");
+    rig.write(&cfg);
+    spawn(&cfg, None, &[])
+}
+
 /// A controller that takes 3 s per motion: while the host waits for DONE it polls (PROTOCOL.md
 /// rule 3), so the controller's 2 s heartbeat never halts the arm; SIGTERM in the middle of a
 /// motion ends with STOP as the last line the controller executes, and exit 0.
@@ -313,12 +323,7 @@ fn slow_motions_are_polled_and_sigterm_mid_motion_ends_with_stop() {
     let dir = tempfile::tempdir().unwrap();
     let (state, mut server, link) = sim(dir.path(), Faults::default());
     state.lock().unwrap().motion_time = Duration::from_secs(3);
-    let mut rig = Rig::demo(&link);
-    rig.looping = true;
-    rig.mode = "pick";
-    let cfg = dir.path().join("robot.toml");
-    rig.write(&cfg);
-    let mut child = spawn(&cfg, None, &[]);
+    let mut child = run_demo_rig(dir.path(), &link, "pick");
     let t0 = Instant::now();
     let motions = |s: &Arc<Mutex<SimController>>| s.lock().unwrap().motions().len();
     while motions(&state) < 2 {
@@ -351,12 +356,7 @@ fn sigterm_while_reconnecting_exits_zero_without_waiting_for_the_port() {
     // 6 s, before the port returns.
     let faults = Faults { disconnect_every: Some(8), down_for: Duration::from_secs(8), ..Default::default() };
     let (state, mut server, link) = sim(dir.path(), faults);
-    let mut rig = Rig::demo(&link);
-    rig.looping = true;
-    rig.mode = "stream";
-    let cfg = dir.path().join("robot.toml");
-    rig.write(&cfg);
-    let mut child = spawn(&cfg, None, &[]);
+    let mut child = run_demo_rig(dir.path(), &link, "stream");
     let t0 = Instant::now();
     while server.disconnects.load(std::sync::atomic::Ordering::SeqCst) == 0 || link.exists() {
         assert!(t0.elapsed() < Duration::from_secs(60), "the port was never unplugged");

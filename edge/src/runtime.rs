@@ -471,6 +471,7 @@ impl Pipeline {
                 .observe(targets.first())
                 .map(|t| (self.parts.planner.plan(&t, self.parts.safety.max_opening_mm), Some(t))),
         };
+        let action = action.filter(|(steps, _)| self.plan_passes_gate(steps));
         let focus = match &action {
             Some((_, Some(t))) => Some(*t),
             _ if self.parts.mode == ControlMode::Stream => self.parts.tracker.current(),
@@ -485,6 +486,20 @@ impl Pipeline {
             .and_then(|c| grasps.iter().position(|g| g == &c.grasp));
         self.stats.stage(Stage::Plan, t_plan.elapsed().as_secs_f64() * 1e3);
         Decision { action, chosen }
+    }
+
+    /// Every step of a plan through the safety gate before its first motion, so that a pick is
+    /// never half-executed; a refusal is counted and logged.
+    fn plan_passes_gate(&mut self, steps: &[PickStep]) -> bool {
+        let refused = steps.iter().find_map(|s| self.parts.safety.gate(&s.call()).err().map(|r| (*s, r)));
+        match refused {
+            None => true,
+            Some((step, r)) => {
+                *self.stats.refusals.entry(r.kind()).or_default() += 1;
+                log::warn!("plan refused before its first motion: {step:?}: {r}");
+                false
+            }
+        }
     }
 
     /// Sends the decision (a TRACK target, or a whole pick waited through) and keeps the link

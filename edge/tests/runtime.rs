@@ -190,3 +190,20 @@ fn a_frame_of_another_size_than_the_calibration_stops_with_a_clear_error() {
     let e = p.run(&AtomicBool::new(false), None).unwrap_err().to_string();
     assert!(e.contains("640x480") && e.contains("480x480"), "{e}");
 }
+
+/// A pick whose approach would leave the workspace box is refused whole, before its first motion
+/// (the gripper does not even open), and counted; the configuration check refuses such settings,
+/// so the planner is changed behind its back here.
+#[test]
+fn a_pick_plan_that_leaves_the_box_is_refused_before_its_first_motion() {
+    let mut cfg = demo_config();
+    cfg.control.mode = ControlMode::Pick;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
+    p.parts.arm = recording_arm(calls.clone());
+    p.parts.planner.settings.approach_mm = 10_000.0;
+    p.run(&AtomicBool::new(false), None).unwrap();
+    let sent: Vec<ArmCall> = calls.lock().unwrap().clone();
+    assert!(sent.iter().all(|c| matches!(c, ArmCall::Session | ArmCall::Stop)), "{sent:?}");
+    assert!(p.stats.refusals.get("outside-workspace").copied().unwrap_or(0) >= 1, "{:?}", p.stats.refusals);
+}

@@ -104,6 +104,34 @@ fn bad_inputs_name_the_file() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/model.onnx"));
     let o = detect(&["--model", model.to_str().unwrap(), "--backend", "cuda", img.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown backend `cuda`"));
+
+    // A JPEG cut in half is refused, not decoded into another grasp.
+    let jpeg = dir.path().join("half.jpg");
+    let mut bytes = Vec::new();
+    image::open(&img).unwrap().write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+    std::fs::write(&jpeg, &bytes[..bytes.len() / 2]).unwrap();
+    let o = detect(&["--model", model.to_str().unwrap(), "--backend", "tract", jpeg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("half.jpg") && err.contains("truncated JPEG"), "{err}");
+    // Absurd counts are refused at once, saying what is allowed.
+    let o = detect(&["--model", model.to_str().unwrap(), "--top-k", "0", img.to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--top-k 0"));
+    let o = detect(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "tract",
+        "--threads",
+        "100000",
+        img.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("100000 inference threads"), "{err}");
+    let o = Command::new(env!("CARGO_BIN_EXE_grasp-edge"))
+        .args(["sim-arm", dir.path().join("arm").to_str().unwrap(), "--faults", "2"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a probability"));
 }
 
 #[cfg(not(feature = "torch"))]

@@ -1,12 +1,20 @@
 //! The calibration wizard behind `grasp-calib`: moves (or asks the operator to jog) the arm over
 //! poses, finds the gripper's marker in a camera frame at each, solves the camera from the
 //! pixel ↔ robot pairs, draws a verification image and decides whether the fit is good enough to
-//! save. Devices are the robot's own drivers from `grasp-devices` ([`grasp_devices::camera::FrameSource`], [`grasp_devices::arm::Arm`]);
-//! [`synthetic`] is a camera that renders the marker where a simulated arm holds it, for tests and
-//! `--simulate`.
+//! save. Devices are the robot's own drivers from `grasp-devices`
+//! ([`grasp_devices::camera::FrameSource`], [`grasp_devices::arm::Arm`]); [`synthetic`] is a camera
+//! that renders the marker where a simulated arm holds it, for tests and `--simulate`;
+//! [`parse_pairs`] reads the CSV of pixel ↔ robot pairs that `grasp-calib solve` takes.
 #![warn(missing_docs)]
 
 pub mod synthetic;
+
+use grasp_calib::marker::{self, MarkerSpec};
+use grasp_calib::{solve_full, CameraModel, Correspondence, Solution};
+use grasp_devices::arm::{Arm, ArmError, ArmPose};
+use grasp_devices::camera::{Frame, FrameError, FrameSource};
+use nalgebra::Point3;
+use std::time::Duration;
 
 /// Why a CSV file of pixel ↔ robot pairs could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +55,6 @@ pub fn parse_pairs(text: &str, name: &str) -> Result<Vec<Correspondence>, PairsE
     }
     Ok(points)
 }
-
-use grasp_calib::marker::{self, MarkerSpec};
-use grasp_calib::{solve_full, CameraModel, Correspondence, Solution};
-use grasp_devices::arm::{Arm, ArmError, ArmPose};
-use grasp_devices::camera::{Frame, FrameError, FrameSource};
-use nalgebra::Point3;
-use std::time::Duration;
 
 /// How the arm reaches its poses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,8 @@ pub struct Frame {
     pub index: u64,
     /// Where it came from (file name, or the device and its sequence number).
     pub origin: String,
+    /// When it was captured: the V4L2 buffer's timestamp, or when a replay delivered it.
+    pub captured: Option<Instant>,
 }
 
 /// Why a source gave no frame; only `Setup` ends a run.
@@ -214,6 +216,31 @@ pub fn convert(
     }
 }
 
+/// CLOCK_MONOTONIC now, the clock of V4L2 buffer timestamps (UVC drivers set
+/// `V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC`).
+fn monotonic_now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+/// The instant a buffer stamped `sec`.`usec` on CLOCK_MONOTONIC was captured, given that clock's
+/// `mono_now` at `now`. A missing (zero), future or implausibly old stamp (> 10 s) gives `now`:
+/// an unknown capture time is never reported as an old one.
+pub fn buffer_instant(sec: i64, usec: i64, mono_now: Duration, now: Instant) -> Instant {
+    if sec <= 0 && usec <= 0 {
+        return now;
+    }
+    let stamp = Duration::new(sec.max(0) as u64, (usec.clamp(0, 999_999) * 1000) as u32);
+    match mono_now.checked_sub(stamp) {
+        Some(age) if age <= Duration::from_secs(10) => now.checked_sub(age).unwrap_or(now),
+        _ => now,
+    }
+}
+
 /// Camera settings.
 #[derive(Debug, Clone)]
 pub struct V4l2Settings {
@@ -325,6 +352,8 @@ impl FrameSource for V4l2Source {
             Ok((buf, meta)) => {
                 let used = (meta.bytesused as usize).min(buf.len());
                 frame.index = meta.sequence as u64;
+                frame.captured =
+                    Some(buffer_instant(meta.timestamp.sec, meta.timestamp.usec, monotonic_now(), Instant::now()));
                 frame.origin = format!("{origin}#{}", meta.sequence);
                 if meta.flags.contains(v4l::buffer::Flags::ERROR) {
                     self.corrupt_frames += 1;
@@ -460,6 +489,7 @@ impl FrameSource for ReplaySource {
         };
         self.unreadable_in_row = 0;
         (frame.rgb, frame.width, frame.height) = (rgb, width, height);
+        frame.captured = Some(self.last.unwrap_or_else(Instant::now));
         Ok(())
     }
 
@@ -603,5 +633,18 @@ mod tests {
             .collect();
         assert_eq!(&outcomes[..2], ["corrupt", "corrupt"]);
         assert!(outcomes[2].contains("none of its 3 frames is readable"), "{outcomes:?}");
+    }
+
+    #[test]
+    fn buffer_timestamps_become_capture_instants() {
+        let now = Instant::now();
+        let mono = Duration::from_secs(1000);
+        // Stamped 40 ms ago on the monotonic clock.
+        let t = buffer_instant(999, 960_000, mono, now);
+        assert_eq!(now - t, Duration::from_millis(40));
+        // Unset, from the future, or absurdly old: unknown, reported as now.
+        for (sec, usec) in [(0, 0), (1001, 0), (500, 0)] {
+            assert_eq!(buffer_instant(sec, usec, mono, now), now, "{sec}.{usec}");
+        }
     }
 }

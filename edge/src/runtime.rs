@@ -268,6 +268,12 @@ impl Pipeline {
         match &r {
             Ok(_) => {
                 self.stats.rtt(t0.elapsed());
+                // Glass to command: the first command a frame caused, against its capture time.
+                if self.sent_this_frame.is_empty() && !matches!(call, ArmCall::Stop | ArmCall::Session) {
+                    if let Some(captured) = self.frame.captured {
+                        self.stats.latency(captured.elapsed());
+                    }
+                }
                 self.stats.commands += 1;
                 // Stream-mode targets come at up to rate_hz: debug, not the operator's log.
                 if matches!(call, ArmCall::Track(..)) {

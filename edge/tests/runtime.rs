@@ -207,3 +207,18 @@ fn a_pick_plan_that_leaves_the_box_is_refused_before_its_first_motion() {
     assert!(sent.iter().all(|c| matches!(c, ArmCall::Session | ArmCall::Stop)), "{sent:?}");
     assert!(p.stats.refusals.get("outside-workspace").copied().unwrap_or(0) >= 1, "{:?}", p.stats.refusals);
 }
+
+/// The stats line reports the glass-to-command latency: the first command of a frame against the
+/// frame's capture time (a replay's delivery time here).
+#[test]
+fn glass_to_command_latency_is_reported() {
+    let mut cfg = demo_config();
+    cfg.control.mode = ControlMode::Stream;
+    let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
+    p.parts.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
+    let summary = p.run(&AtomicBool::new(false), None).unwrap();
+    assert!(summary.command_count > 1, "{}", summary.stats_line);
+    let (p50, p99) = p.stats.latency_percentiles();
+    assert!(p50 > 0.0 && p99 >= p50, "{p50} {p99}");
+    assert!(summary.stats_line.contains(&format!("latency {p50:.1}/{p99:.1} ms")), "{}", summary.stats_line);
+}

@@ -43,6 +43,7 @@ impl Stage {
 pub struct Stats {
     samples: [Vec<f64>; Stage::ALL.len()],
     rtt: Vec<f64>,
+    latency: Vec<f64>,
     frames_since: u64,
     since: Option<Instant>,
     /// Frames processed since start.
@@ -76,6 +77,19 @@ impl Stats {
     /// Records how long `stage` took on one frame, ms.
     pub fn stage(&mut self, stage: Stage, ms: f64) {
         self.samples[stage as usize].push(ms);
+    }
+
+    /// Records one frame's glass-to-command latency: when its first command was written to the
+    /// port, minus when the frame was captured.
+    pub fn latency(&mut self, d: Duration) {
+        self.latency.push(d.as_secs_f64() * 1e3);
+    }
+
+    /// p50 and p99 of the glass-to-command latency over the current window, ms.
+    pub fn latency_percentiles(&self) -> (f64, f64) {
+        let mut v = self.latency.clone();
+        v.sort_by(f64::total_cmp);
+        (percentile(&v, 0.5), percentile(&v, 0.99))
     }
 
     /// Records one arm round trip.
@@ -114,6 +128,7 @@ impl Stats {
             s.clear();
         }
         self.rtt.clear();
+        self.latency.clear();
         self.frames_since = 0;
         self.since = Some(now);
         Some(line)
@@ -138,6 +153,8 @@ impl Stats {
         let mut rtt = self.rtt.clone();
         rtt.sort_by(f64::total_cmp);
         s += &format!(" arm rtt {}/{} ms |", ms(percentile(&rtt, 0.5)), ms(percentile(&rtt, 0.99)));
+        let (l50, l99) = self.latency_percentiles();
+        s += &format!(" latency {}/{} ms |", ms(l50), ms(l99));
         s += &format!(
             " frames {} (corrupt {}, timeouts {}, dropped {}, camera lost {}) | commands {} (arm errors {})",
             self.frames,
@@ -180,5 +197,10 @@ mod tests {
         assert!(s.stage_percentiles(Stage::Infer).0.is_nan(), "new window");
         let empty = s.current_line(t0 + Duration::from_millis(2600));
         assert!(empty.contains("infer -/-") && empty.contains("frames 5") && !empty.contains("NaN"), "{empty}");
+        assert!(empty.contains("latency -/- ms"), "{empty}");
+        for ms in [40, 45, 50, 300] {
+            s.latency(Duration::from_millis(ms));
+        }
+        assert!(s.current_line(t0).contains("latency 50.0/300.0 ms"), "{}", s.current_line(t0));
     }
 }

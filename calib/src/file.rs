@@ -101,6 +101,16 @@ pub struct FitQuality {
     pub points: usize,
 }
 
+/// A calibration value that makes no sense: the field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct InvalidField {
+    /// The field, e.g. `intrinsics.fx`.
+    pub field: &'static str,
+    /// Why it is refused.
+    pub message: String,
+}
+
 /// Why a calibration file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibFileError {
@@ -144,7 +154,11 @@ impl CalibrationFile {
     pub fn parse(text: &str, path: &str) -> Result<Self, CalibFileError> {
         let f: CalibrationFile =
             toml::from_str(text).map_err(|e| CalibFileError::Syntax { path: path.into(), message: e.to_string() })?;
-        f.validate().map_err(|(field, message)| CalibFileError::Field { path: path.into(), field, message })?;
+        f.validate().map_err(|InvalidField { field, message }| CalibFileError::Field {
+            path: path.into(),
+            field,
+            message,
+        })?;
         Ok(f)
     }
 
@@ -153,8 +167,12 @@ impl CalibrationFile {
         toml::to_string_pretty(self).expect("a calibration always serialises")
     }
 
-    /// Physical plausibility; returns the offending field.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Physical plausibility; a refusal names the offending field.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        self.check().map_err(|(field, message)| InvalidField { field, message })
+    }
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
         if self.version != VERSION {
             return Err(("version", format!("{} is not supported (this build reads version {VERSION})", self.version)));
         }

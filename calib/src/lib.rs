@@ -14,5 +14,5 @@ pub mod marker;
 pub mod solve;
 
 pub use camera::{CameraModel, CameraPose, Intrinsics, RobotGrasp, TransformError};
-pub use file::{CalibFileError, CalibrationFile};
+pub use file::{CalibFileError, CalibrationFile, InvalidField};
 pub use solve::{solve_full, solve_planar, Correspondence, Solution, SolveError};

@@ -589,7 +589,7 @@ mod tests {
             assert!(s.rms_reprojection_px < 1e-3, "tilt {tilt} y {y}: rms {}", s.rms_reprojection_px);
             assert!(max_table_error(&cam, &s.model) < 0.01, "tilt {tilt} y {y}");
             let file = crate::file::CalibrationFile::from_model(&s.model, 640, 480, "test", "now", None);
-            file.validate().unwrap_or_else(|(f, m)| panic!("tilt {tilt} y {y}: {f}: {m}"));
+            file.validate().unwrap_or_else(|e| panic!("tilt {tilt} y {y}: {e}"));
         }
     }
 

@@ -52,7 +52,6 @@ pub fn now_utc() -> String {
 
 /// Validates a calibration before writing it to `out`: an implausible one is never saved.
 pub fn save_calibration(file: &CalibrationFile, out: &Path) -> Result<()> {
-    file.validate()
-        .map_err(|(field, m)| anyhow::anyhow!("{}: the calibration is implausible: `{field}`: {m}", out.display()))?;
+    file.validate().with_context(|| format!("{}: the calibration is implausible", out.display()))?;
     std::fs::write(out, file.to_toml()).with_context(|| format!("writing {}", out.display()))
 }

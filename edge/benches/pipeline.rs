@@ -1,67 +1,191 @@
-//! Full-pipeline benchmark: the demo configuration (shipped model, bundled frames, bundled
-//! calibration) replayed as fast as possible in stream mode, the arm an in-memory recorder, with
-//! each available CPU backend. Reports frames per second and per-stage p50 latency, and the share
-//! of the frame time spent outside inference. Writes target/bench-pipeline.md.
+//! Full-pipeline benchmark on the demo configuration (shipped model, bundled frames, bundled
+//! calibration) in stream mode, with each available CPU backend, in both loop modes:
+//! - `lockstep`, the replay as fast as possible, the arm an in-memory recorder: throughput, the
+//!   per-stage p50 and the share of the frame time spent outside inference;
+//! - `live`, the replay at a camera's 30 fps (`--replay-fps 30`), the simulated grasp-line
+//!   controller on a pseudo-terminal (real ACK waits): frames decided per second against the
+//!   target (95 % of min(30, 1 / (pre + infer + post))), stale frames, and the glass-to-command
+//!   latency p99 against its budget (pre + infer + post + one frame period + 5 ms).
+//!
+//! Writes target/bench-pipeline.md, and per backend the live latency histogram as
+//! target/bench-latency-<backend>.csv and .png.
 //!
 //! FRAMES=64 THREADS=2 cargo bench -p grasp-edge [--features torch] --bench pipeline
 use grasp_devices::arm::{Arm, ArmOpener, Backoff, Reconnecting, RecordingArm};
-use grasp_edge::config::{CameraConfig, Config, ControlMode};
-use grasp_edge::service::Stage;
+use grasp_devices::grasp_line::sim::{serve_pty, SimController};
+use grasp_edge::config::{CameraConfig, Config, ControlMode, LoopMode};
+use grasp_edge::runtime::Pipeline;
+use grasp_edge::service::{LatencyHistogram, Stage};
 use grasp_models::BackendKind;
+use plotters::prelude::*;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+const CAMERA_FPS: f64 = 30.0;
+const WARM_UP: u64 = 4;
+
+/// One measured run of `frames` frames after a warm-up; returns the pipeline and frames/s.
+fn measure(mut p: Pipeline, frames: u64) -> anyhow::Result<(Pipeline, f64)> {
+    p.run(&AtomicBool::new(false), Some(WARM_UP))?;
+    p.control.stats = Default::default();
+    let t0 = Instant::now();
+    let summary = p.run(&AtomicBool::new(false), Some(WARM_UP + frames))?;
+    let fps = (summary.frames - WARM_UP) as f64 / t0.elapsed().as_secs_f64();
+    Ok((p, fps))
+}
+
 fn main() -> anyhow::Result<()> {
     let frames: u64 = std::env::var("FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let threads: usize = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    std::fs::create_dir_all(&target)?;
     let mut backends = vec![BackendKind::Tract];
     if cfg!(feature = "torch") {
         backends.push(BackendKind::Torch);
     }
-    let mut report = format!("# Pipeline benchmark\n\n{frames} frames of the demo replay (480x480 → model 224²), stream mode, {threads} inference threads, in-memory arm.\n\n| backend | FPS | frame ms | {} | outside inference | latency p50/p99 ms |\n|---|---|---|{}---|---|\n", Stage::ALL.map(|s| format!("{} p50 ms", s.name())).join(" | "), "---|".repeat(Stage::ALL.len()));
+    let stage_heads = Stage::ALL.map(|s| format!("{} p50 ms", s.name())).join(" | ");
+    let mut report = format!(
+        "# Pipeline benchmark\n\n{frames} frames of the demo replay (480x480 → model 224²), stream mode, {threads} inference threads.\n\n\
+         ## Lockstep, as fast as possible, in-memory arm\n\n| backend | FPS | frame ms | {stage_heads} | outside inference | latency p50/p99 ms |\n|---|---|---|{}---|---|\n",
+        "---|".repeat(Stage::ALL.len())
+    );
+    let mut live_rows = String::new();
     for backend in backends {
         let mut cfg = Config::load(&demo.join("demo.toml"))?;
         cfg.model.backend = backend;
         cfg.model.threads = threads;
         cfg.control.mode = ControlMode::Stream;
-        cfg.camera = CameraConfig::Replay { dir: demo.join("frames"), fps: 0.0, looping: true };
         cfg.output.stats_interval_s = 3600.0;
+
+        // Lockstep: throughput.
+        cfg.camera = CameraConfig::Replay { dir: demo.join("frames"), fps: 0.0, looping: true };
+        cfg.control.loop_mode = Some(LoopMode::Lockstep);
         let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier))?;
         let calls = Arc::new(Mutex::new(Vec::new()));
         let opener: ArmOpener = Box::new(move || Ok(Box::new(RecordingArm::new(calls.clone())) as Box<dyn Arm>));
-        p.parts.arm = Reconnecting::new(
+        p.control.parts.arm = Reconnecting::new(
             "memory",
             opener,
             Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) },
         );
-        p.run(&AtomicBool::new(false), Some(4))?; // warm-up
-        p.stats = Default::default();
-        let t0 = Instant::now();
-        let mut p2 = p;
-        let before = 4;
-        let summary = p2.run(&AtomicBool::new(false), Some(before + frames))?;
-        let secs = t0.elapsed().as_secs_f64();
-        let n = (summary.frames - before) as f64;
-        let fps = n / secs;
-        let p50: Vec<f64> = Stage::ALL.iter().map(|s| p2.stats.stage_percentiles(*s).0).collect();
+        let (p, fps) = measure(p, frames)?;
+        let stats = &p.control.stats;
+        let p50: Vec<f64> = Stage::ALL.iter().map(|s| stats.stage_percentiles(*s).0).collect();
         let frame_ms = 1e3 / fps;
-        let outside = 1.0 - p2.stats.stage_percentiles(Stage::Infer).0 / frame_ms;
-        let (l50, l99) = p2.stats.latency_percentiles();
+        let outside = 1.0 - stats.stage_percentiles(Stage::Infer).0 / frame_ms;
+        let (l50, l99) = stats.latency_percentiles();
         let row = format!(
             "| {backend} | {fps:.1} | {frame_ms:.1} | {} | {:.1} % | {l50:.1}/{l99:.1} |\n",
             p50.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" | "),
             outside * 100.0
         );
-        print!("{row}");
+        print!("lockstep {row}");
         report += &row;
+
+        // Live: the replay at a camera's rate, the arm on a simulated controller behind a PTY.
+        let dir = tempfile_dir(&target, backend)?;
+        let link = dir.join("arm");
+        let mut sim = serve_pty(&link, Arc::new(Mutex::new(SimController::new(Instant::now()))), Default::default())?;
+        cfg.camera = CameraConfig::Replay { dir: demo.join("frames"), fps: CAMERA_FPS, looping: true };
+        cfg.control.loop_mode = Some(LoopMode::Live);
+        cfg.arm.port = link;
+        let p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier))?;
+        let (p, fps) = measure(p, frames)?;
+        sim.shutdown();
+        let stats = &p.control.stats;
+        let p50 = |s: Stage| stats.stage_percentiles(s).0;
+        let detect_ms = p50(Stage::Pre) + p50(Stage::Infer) + p50(Stage::Post);
+        let fps_target = 0.95 * CAMERA_FPS.min(1e3 / detect_ms);
+        let budget = detect_ms + 1e3 / CAMERA_FPS + 5.0;
+        let (l50, l99) = stats.latency_percentiles();
+        let h = &stats.run_latency;
+        let row = format!(
+            "| {backend} | {fps:.1} | {fps_target:.1} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {l50:.1}/{l99:.1} | {budget:.1} | {} | {} | {} |\n",
+            if fps >= fps_target { "met" } else { "not met" },
+            p50(Stage::Capture),
+            detect_ms,
+            p50(Stage::Plan),
+            p50(Stage::Arm),
+            if l99 <= budget { "met" } else { "not met" },
+            stats.stale_frames,
+            stats.overtaken,
+        );
+        print!("live {row}");
+        live_rows += &row;
+        let name = format!("bench-latency-{backend}");
+        write_histogram(&target.join(format!("{name}.csv")), &target.join(format!("{name}.png")), h, backend)?;
+        std::fs::remove_dir_all(&dir).ok();
     }
     report += "\n`outside inference` = 1 − infer p50 / mean frame time (capture = JPEG decode of the replayed file; pre = crop/resize/normalise; post = decode with smoothing; plan = robot frame + safety + tracker; arm = the in-memory arm). `latency` = a frame's first command written minus the frame's capture (here: its delivery by the replay, as fast as possible, so no waiting for a newer frame is included).\n";
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    std::fs::create_dir_all(&target)?;
+    report += &format!(
+        "\n## Live, replay at {CAMERA_FPS} fps, simulated controller on a PTY\n\n\
+         | backend | FPS | FPS target | | frame age p50 ms | pre+infer+post p50 ms | plan p50 ms | arm p50 ms | latency p50/p99 ms | p99 budget ms | | stale | overtaken |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n{live_rows}\n\
+         FPS target = 95 % of min({CAMERA_FPS}, 1 / (pre + infer + post)); p99 budget = pre + infer + post + one frame period + 5 ms (p50s). \
+         `frame age` = how old the frame was when its inference began. `stale` = frames dropped for a newer one; `overtaken` = frames inferred while a newer one was already waiting (must be 0). \
+         Histograms: target/bench-latency-<backend>.csv/.png.\n"
+    );
     std::fs::write(target.join("bench-pipeline.md"), &report)?;
     println!("\nwritten to target/bench-pipeline.md");
     Ok(())
+}
+
+fn tempfile_dir(target: &Path, backend: BackendKind) -> std::io::Result<std::path::PathBuf> {
+    let dir = target.join(format!("bench-pipeline-{backend}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The live run's latency histogram as CSV (ms bin, count) and as a bar chart.
+fn write_histogram(csv: &Path, png: &Path, h: &LatencyHistogram, backend: BackendKind) -> anyhow::Result<()> {
+    let last = h.bins.iter().rposition(|n| *n > 0).unwrap_or(0);
+    let text: String = std::iter::once("latency_ms,frames\n".to_string())
+        .chain(h.bins[..=last].iter().enumerate().map(|(ms, n)| format!("{ms},{n}\n")))
+        .collect();
+    std::fs::write(csv, text)?;
+    let first = h.bins.iter().position(|n| *n > 0).unwrap_or(0);
+    let top = *h.bins.iter().max().unwrap_or(&1);
+    let (w, ht) = (800u32, 400u32);
+    let mut buf = vec![255u8; (w * ht * 3) as usize];
+    let labels = register_font();
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, ht)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut b = ChartBuilder::on(&root);
+        b.margin(15);
+        if labels {
+            b.caption(format!("glass-to-command latency, live, {backend}, 30 fps"), ("sans-serif", 20))
+                .x_label_area_size(35)
+                .y_label_area_size(45);
+        }
+        let mut chart = b.build_cartesian_2d(first as u32..(last + 2) as u32, 0u64..top + 1)?;
+        let mut mesh = chart.configure_mesh();
+        if labels {
+            mesh.x_desc("latency (ms, 1 ms bins)").y_desc("frames");
+        } else {
+            mesh.disable_x_axis().disable_y_axis();
+        }
+        mesh.draw()?;
+        chart.draw_series(
+            h.bins[first..=last]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Rectangle::new([((first + i) as u32, 0), ((first + i + 1) as u32, *n)], BLUE.filled())),
+        )?;
+        root.present()?;
+    }
+    image::RgbImage::from_raw(w, ht, buf).expect("buffer size").save(png)?;
+    Ok(())
+}
+
+/// A system TrueType font for the labels (plots are drawn without text when there is none).
+fn register_font() -> bool {
+    ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"].iter().any(|p| {
+        std::fs::read(p).is_ok_and(|bytes| {
+            plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice())).is_ok()
+        })
+    })
 }

@@ -1,7 +1,7 @@
 //! Wiring: a [`Config`] becomes a running [`Pipeline`] (model, camera, calibration, arm). Shared
 //! by `grasp-edge run`, `grasp-edge demo`, `check-config` and the tests.
 
-use crate::config::{CameraConfig, Config};
+use crate::config::{CameraConfig, Config, LoopMode};
 use crate::control::{PickPlanner, StreamTracker};
 use crate::runtime::{Clock, LoopTiming, Pipeline, PipelineParts};
 use crate::service::{Notifier, Recorder};
@@ -9,7 +9,7 @@ use grasp_calib::{CalibFileError, CalibrationFile};
 use grasp_devices::camera::FrameError;
 use grasp_devices::config::{open_arm, open_camera};
 use grasp_models::detector::GraspDetector;
-use grasp_models::{load_backend, BackendError, BackendOptions, GraspModelFile};
+use grasp_models::{load_backend, BackendError, BackendOptions, GraspModelFile, InferenceBackend};
 use std::time::{Duration, Instant};
 
 /// Why a configuration could not be turned into a running pipeline.
@@ -74,17 +74,23 @@ pub fn build_pipeline(cfg: &Config, notifier: Box<dyn Notifier>) -> Result<Pipel
     let threads = (cfg.model.threads > 0).then_some(cfg.model.threads);
     let backend = load_backend(cfg.model.backend, &model, &BackendOptions { threads })
         .map_err(|source| SetupError::Backend { path: cfg.model.path.display().to_string(), source })?;
+    let backend = match cfg.model.pad_infer_ms {
+        0 => backend,
+        ms => Box::new(PaddedBackend { inner: backend, at_least: Duration::from_millis(ms) }),
+    };
     let detector = GraspDetector::new(backend, None);
     log::info!("model {} on {}", cfg.model.path.display(), detector.backend_name());
     let source = open_camera(&cfg.camera)?;
     log::info!("camera: {}", source.describe());
-    let clock = match &cfg.camera {
-        // Replays count time in frames (at their rate, or 30 fps when played as fast as possible),
-        // so a replay makes the same decisions at any speed.
-        CameraConfig::Replay { fps, .. } => {
+    let loop_mode = cfg.loop_mode();
+    log::info!("loop: {loop_mode:?}");
+    let clock = match (&cfg.camera, loop_mode) {
+        // A lockstep replay counts time in frames (at its rate, or 30 fps when played as fast as
+        // possible), so it makes the same decisions at any speed. A live loop skips frames: wall time.
+        (CameraConfig::Replay { fps, .. }, LoopMode::Lockstep) => {
             Clock::Frames { period: Duration::from_secs_f64(1.0 / if *fps > 0.0 { *fps } else { 30.0 }), frames: 0 }
         }
-        CameraConfig::V4l2 { .. } => Clock::Wall(Instant::now()),
+        _ => Clock::Wall(Instant::now()),
     };
     let timing = LoopTiming {
         frame_timeout: Duration::from_secs(1),
@@ -102,6 +108,7 @@ pub fn build_pipeline(cfg: &Config, notifier: Box<dyn Notifier>) -> Result<Pipel
         top_k: cfg.model.top_k,
         safety: cfg.safety,
         mode: cfg.control.mode,
+        loop_mode,
         tracker: StreamTracker::new(cfg.control.stream),
         planner: PickPlanner::new(cfg.control.pick),
         arm: open_arm(&cfg.arm),
@@ -116,14 +123,36 @@ pub fn build_pipeline(cfg: &Config, notifier: Box<dyn Notifier>) -> Result<Pipel
             path: dir.display().to_string(),
             source,
         })?;
-        p.annotate = Some((dir.clone(), cfg.output.annotate_every));
+        p.control.annotate = Some((dir.clone(), cfg.output.annotate_every));
     }
     if let Some(dir) = &cfg.output.record_dir {
-        p.recorder = Some(Recorder::create(dir).map_err(|source| SetupError::Output {
+        p.control.recorder = Some(Recorder::create(dir).map_err(|source| SetupError::Output {
             what: "flight recorder",
             path: dir.display().to_string(),
             source,
         })?);
     }
     Ok(p)
+}
+
+/// A backend whose every inference takes at least `at_least` (`run --pad-infer-ms`, for tests of
+/// the live loop with a slow model).
+struct PaddedBackend {
+    inner: Box<dyn InferenceBackend>,
+    at_least: Duration,
+}
+
+impl InferenceBackend for PaddedBackend {
+    fn name(&self) -> String {
+        format!("{} padded to {:?}", self.inner.name(), self.at_least)
+    }
+    fn info(&self) -> &grasp_models::ModelInfo {
+        self.inner.info()
+    }
+    fn infer(&mut self, input: &[f32], out: &mut grasp_models::decode::GraspMaps) -> Result<(), BackendError> {
+        let t0 = Instant::now();
+        self.inner.infer(input, out)?;
+        std::thread::sleep(self.at_least.saturating_sub(t0.elapsed()));
+        Ok(())
+    }
 }

@@ -46,6 +46,10 @@ pub struct ModelConfig {
     /// Grasp candidates decoded per frame (the safety filter and tracker choose among them).
     #[serde(default = "default_top_k")]
     pub top_k: usize,
+    /// Tests only (`run --pad-infer-ms`, never from the file): every inference is padded to at
+    /// least this long, to exercise the live loop with a slow model on a fast one.
+    #[serde(skip)]
+    pub pad_infer_ms: u64,
 }
 
 /// The most grasp candidates decoded per frame.
@@ -83,12 +87,38 @@ pub enum ControlMode {
     Pick,
 }
 
+/// How the loop meets the camera (README, "Edge runtime").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoopMode {
+    /// Capture, perception and decisions on their own threads; decisions always on the freshest
+    /// frame, older ones dropped (counted as stale). The default for cameras.
+    Live,
+    /// One frame after the other, every frame processed in order: a replay gives the same commands
+    /// at any speed. The default for replays.
+    Lockstep,
+}
+
+impl std::str::FromStr for LoopMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "live" => Ok(LoopMode::Live),
+            "lockstep" => Ok(LoopMode::Lockstep),
+            other => Err(format!("unknown loop mode `{other}` (expected live or lockstep)")),
+        }
+    }
+}
+
 /// `[control]`: the mode and each mode's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
     /// Stream or pick.
     pub mode: ControlMode,
+    /// Live or lockstep; unset: live for a camera, lockstep for a replay ([`Config::loop_mode`]).
+    #[serde(default)]
+    pub loop_mode: Option<LoopMode>,
     /// `[control.stream]`.
     pub stream: StreamSettings,
     /// `[control.pick]`.
@@ -99,6 +129,7 @@ impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
             mode: ControlMode::Stream,
+            loop_mode: None,
             stream: StreamSettings { rate_hz: 10.0, smoothing: 0.5, reacquire_mm: 30.0, lost_after_frames: 5 },
             pick: PickSettings {
                 stable_frames: 5,
@@ -181,6 +212,14 @@ impl Config {
         if let Some(d) = &mut self.output.record_dir {
             fix(d);
         }
+    }
+
+    /// The loop mode: `control.loop_mode`, or live for a camera and lockstep for a replay.
+    pub fn loop_mode(&self) -> LoopMode {
+        self.control.loop_mode.unwrap_or(match self.camera {
+            CameraConfig::V4l2 { .. } => LoopMode::Live,
+            CameraConfig::Replay { .. } => LoopMode::Lockstep,
+        })
     }
 
     /// Checks values that parse but make no sense, naming the field.

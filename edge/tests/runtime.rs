@@ -8,7 +8,7 @@ use grasp_devices::grasp_line::sim::{serve_pty, Faults, SimController};
 use grasp_edge::config::{CameraConfig, Config, ControlMode};
 use grasp_edge::control::Target;
 use grasp_edge::runtime::{Candidate, Pipeline};
-use grasp_edge::service::{Notifier, Recorder, Stats};
+use grasp_edge::service::{Notifier, Recorder, Stage, Stats};
 use grasp_models::Grasp;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -85,7 +85,7 @@ fn pick_mode_through_a_faulty_pty_sends_every_command_exactly_once_then_stop() {
     cfg.arm.retries = 10;
     let events = Events::default();
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(events.clone())).unwrap();
-    p.keep_commands = true;
+    p.control.keep_commands = true;
     let summary = p.run(&AtomicBool::new(false), None).unwrap();
     server.shutdown();
     assert_eq!(summary.frames, 16);
@@ -110,9 +110,9 @@ fn replaying_a_recording_reproduces_the_commands() {
     let run = |cfg: &Config, record: Option<&Path>| {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let mut p = grasp_edge::app::build_pipeline(cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-        p.parts.arm = recording_arm(calls.clone());
+        p.control.parts.arm = recording_arm(calls.clone());
         if let Some(r) = record {
-            p.recorder = Some(Recorder::create(r).unwrap());
+            p.control.recorder = Some(Recorder::create(r).unwrap());
         }
         p.run(&AtomicBool::new(false), None).unwrap();
         let c = calls.lock().unwrap().clone();
@@ -173,10 +173,10 @@ fn corrupt_frames_are_skipped_and_counted() {
     cfg.camera = CameraConfig::Replay { dir: dir.path().to_path_buf(), fps: 0.0, looping: false };
     let calls = Arc::new(Mutex::new(Vec::new()));
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-    p.parts.arm = recording_arm(calls);
+    p.control.parts.arm = recording_arm(calls);
     let summary = p.run(&AtomicBool::new(false), None).unwrap();
     assert_eq!(summary.frames, 3);
-    assert_eq!(p.stats.corrupt_frames, 1);
+    assert_eq!(p.control.stats.corrupt_frames, 1);
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn a_frame_of_another_size_than_the_calibration_stops_with_a_clear_error() {
     let mut cfg = demo_config();
     cfg.camera = CameraConfig::Replay { dir: dir.path().to_path_buf(), fps: 0.0, looping: false };
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-    p.parts.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
+    p.control.parts.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
     let e = p.run(&AtomicBool::new(false), None).unwrap_err().to_string();
     assert!(e.contains("640x480") && e.contains("480x480"), "{e}");
 }
@@ -200,12 +200,16 @@ fn a_pick_plan_that_leaves_the_box_is_refused_before_its_first_motion() {
     cfg.control.mode = ControlMode::Pick;
     let calls = Arc::new(Mutex::new(Vec::new()));
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-    p.parts.arm = recording_arm(calls.clone());
-    p.parts.planner.settings.approach_mm = 10_000.0;
+    p.control.parts.arm = recording_arm(calls.clone());
+    p.control.parts.planner.settings.approach_mm = 10_000.0;
     p.run(&AtomicBool::new(false), None).unwrap();
     let sent: Vec<ArmCall> = calls.lock().unwrap().clone();
     assert!(sent.iter().all(|c| matches!(c, ArmCall::Session | ArmCall::Stop)), "{sent:?}");
-    assert!(p.stats.refusals.get("outside-workspace").copied().unwrap_or(0) >= 1, "{:?}", p.stats.refusals);
+    assert!(
+        p.control.stats.refusals.get("outside-workspace").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        p.control.stats.refusals
+    );
 }
 
 /// The stats line reports the glass-to-command latency: the first command of a frame against the
@@ -215,10 +219,163 @@ fn glass_to_command_latency_is_reported() {
     let mut cfg = demo_config();
     cfg.control.mode = ControlMode::Stream;
     let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
-    p.parts.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
+    p.control.parts.arm = recording_arm(Arc::new(Mutex::new(Vec::new())));
     let summary = p.run(&AtomicBool::new(false), None).unwrap();
     assert!(summary.command_count > 1, "{}", summary.stats_line);
-    let (p50, p99) = p.stats.latency_percentiles();
+    let (p50, p99) = p.control.stats.latency_percentiles();
     assert!(p50 > 0.0 && p99 >= p50, "{p50} {p99}");
     assert!(summary.stats_line.contains(&format!("latency {p50:.1}/{p99:.1} ms")), "{}", summary.stats_line);
+}
+
+/// A replay that remembers when each of its frames was captured, by the source's frame counter.
+struct StampedSource {
+    inner: grasp_devices::camera::ReplaySource,
+    stamps: Arc<Mutex<Vec<(u64, Instant)>>>,
+}
+
+impl grasp_devices::camera::FrameSource for StampedSource {
+    fn next_frame(
+        &mut self,
+        frame: &mut grasp_devices::camera::Frame,
+        timeout: Duration,
+    ) -> Result<(), grasp_devices::camera::FrameError> {
+        self.inner.next_frame(frame, timeout)?;
+        self.stamps.lock().unwrap().push((frame.index, frame.captured.unwrap()));
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// An in-memory arm whose motions take `motion` each; it notes when each motion ended.
+struct SlowArm {
+    inner: RecordingArm,
+    motion: Duration,
+    ends: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl Arm for SlowArm {
+    fn describe(&self) -> String {
+        "slow in-memory arm".into()
+    }
+    fn start_session(&mut self) -> Result<(), grasp_devices::arm::ArmError> {
+        self.inner.start_session()
+    }
+    fn move_to(&mut self, p: grasp_devices::arm::ArmPose) -> Result<u64, grasp_devices::arm::ArmError> {
+        self.inner.move_to(p)
+    }
+    fn grip(&mut self, o: f64) -> Result<u64, grasp_devices::arm::ArmError> {
+        self.inner.grip(o)
+    }
+    fn home(&mut self) -> Result<u64, grasp_devices::arm::ArmError> {
+        self.inner.home()
+    }
+    fn track(&mut self, p: grasp_devices::arm::ArmPose, o: f64) -> Result<(), grasp_devices::arm::ArmError> {
+        self.inner.track(p, o)
+    }
+    fn wait_done(&mut self, id: u64, timeout: Duration) -> Result<(), grasp_devices::arm::ArmError> {
+        std::thread::sleep(self.motion);
+        self.ends.lock().unwrap().push(Instant::now());
+        self.inner.wait_done(id, timeout)
+    }
+    fn stop(&mut self) -> Result<(), grasp_devices::arm::ArmError> {
+        self.inner.stop()
+    }
+    fn heartbeat(&mut self) -> Result<Duration, grasp_devices::arm::ArmError> {
+        self.inner.heartbeat()
+    }
+    fn position(&mut self) -> Result<(grasp_devices::arm::ArmPose, f64), grasp_devices::arm::ArmError> {
+        self.inner.position()
+    }
+}
+
+/// Live mode at a camera's 30 fps with an inference slowed to 80 ms: frames the model could not
+/// keep up with are dropped as stale, never one is inferred while a newer one waited, the
+/// glass-to-command latency stays within one inference (with pre and post) plus one frame period
+/// plus 5 ms, and the commands are those the loop decided, once each, STOP last.
+#[test]
+fn live_mode_decides_on_the_freshest_frame_with_bounded_latency() {
+    let mut cfg = demo_config();
+    cfg.control.mode = ControlMode::Stream;
+    cfg.control.loop_mode = Some(grasp_edge::config::LoopMode::Live);
+    cfg.camera = CameraConfig::Replay { dir: demo_dir().join("frames"), fps: 30.0, looping: true };
+    cfg.model.pad_infer_ms = 80;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
+    p.control.parts.arm = recording_arm(calls.clone());
+    p.control.keep_commands = true;
+    let summary = p.run(&AtomicBool::new(false), Some(14)).unwrap();
+    let stats = &p.control.stats;
+    assert_eq!(summary.frames, 14);
+    assert!(summary.stale_frames >= 14, "about 2 of 3 frames are stale at 80 ms per frame: {}", summary.stats_line);
+    assert_eq!(stats.overtaken, 0, "{}", summary.stats_line);
+    assert!(summary.stats_line.contains(&format!("stale {}", summary.stale_frames)), "{}", summary.stats_line);
+    let p99 = |s: Stage| stats.stage_percentiles(s).1;
+    let budget = p99(Stage::Pre) + p99(Stage::Infer) + p99(Stage::Post) + 1e3 / 30.0 + 5.0;
+    let (_, latency_p99) = stats.latency_percentiles();
+    assert!(p99(Stage::Infer) >= 80.0, "the inference is padded: {}", summary.stats_line);
+    assert!(latency_p99 <= budget, "latency p99 {latency_p99:.1} ms > budget {budget:.1} ms: {}", summary.stats_line);
+    let sent = calls.lock().unwrap().clone();
+    let expected: Vec<ArmCall> = std::iter::once(ArmCall::Session).chain(summary.commands.iter().cloned()).collect();
+    assert_eq!(sent, expected, "the arm got what the loop sent, in order, once each");
+    assert!(sent.iter().filter(|c| matches!(c, ArmCall::Track(..))).count() >= 3, "{sent:?}");
+    assert_eq!(sent.last(), Some(&ArmCall::Stop));
+}
+
+/// Live pick mode: perception pauses during the motions, and the first frame decided on after a
+/// pick was captured after its last motion ended, never during it.
+#[test]
+fn live_pick_resumes_on_a_frame_captured_after_the_motion() {
+    let dir = tempfile::tempdir().unwrap();
+    // A still scene (one bundled frame with a stable grasp, looping): every decided frame is
+    // pickable, whichever frames the live loop drops.
+    let still = dir.path().join("still");
+    std::fs::create_dir_all(&still).unwrap();
+    std::fs::copy(demo_dir().join("frames/008.jpg"), still.join("008.jpg")).unwrap();
+    let mut cfg = demo_config();
+    cfg.control.mode = ControlMode::Pick;
+    cfg.control.loop_mode = Some(grasp_edge::config::LoopMode::Live);
+    let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
+    let stamps = Arc::new(Mutex::new(Vec::new()));
+    let inner = grasp_devices::camera::ReplaySource::open(&still, 30.0, true).unwrap();
+    p.sense.source = Box::new(StampedSource { inner, stamps: stamps.clone() });
+    let ends = Arc::new(Mutex::new(Vec::new()));
+    let ends2 = ends.clone();
+    let opener: ArmOpener = Box::new(move || {
+        let inner = RecordingArm::new(Arc::new(Mutex::new(Vec::new())));
+        Ok(Box::new(SlowArm { inner, motion: Duration::from_millis(60), ends: ends2.clone() }) as Box<dyn Arm>)
+    });
+    p.control.parts.arm =
+        Reconnecting::new("memory", opener, Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) });
+    let rec = dir.path().join("rec");
+    p.control.recorder = Some(Recorder::create(&rec).unwrap());
+    let summary = p.run(&AtomicBool::new(false), Some(10)).unwrap();
+    assert!(summary.picks >= 1, "{}", summary.stats_line);
+    let events = Recorder::read_events(&rec).unwrap();
+    let stamps = stamps.lock().unwrap().clone();
+    let captured = |index: u64| stamps.iter().find(|(i, _)| *i == index).map(|(_, t)| *t).unwrap();
+    let ends = ends.lock().unwrap().clone();
+    let mut motions = 0;
+    let mut checked = 0;
+    for pair in events.windows(2) {
+        motions += pair[0]
+            .commands
+            .iter()
+            .filter(|c| c.get("Move").is_some() || c.get("Grip").is_some() || *c == "Home")
+            .count();
+        if motions > 0 && pair[0].commands.iter().any(|c| c.get("Move").is_some()) {
+            let end = ends[motions - 1];
+            assert!(
+                captured(pair[1].source_index) >= end,
+                "frame {} was captured {:?} before the pick's last motion ended",
+                pair[1].source_index,
+                end - captured(pair[1].source_index)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "a frame was decided on after a pick");
+    assert!(summary.stale_frames > 0, "frames captured during the motions were dropped");
+    assert_eq!(p.control.stats.overtaken, 0);
 }

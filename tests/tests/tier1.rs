@@ -372,3 +372,62 @@ fn sigterm_while_reconnecting_exits_zero_without_waiting_for_the_port() {
     assert!(err.contains("signal received"), "{err}");
     assert_eq!(executed(&state).len(), executed_before, "nothing ran after the unplug");
 }
+
+/// `p50/p99` of `name` in a stats line (`infer 43.1/47.0`), or `None` if absent or `-`.
+fn stat(line: &str, name: &str) -> Option<(f64, f64)> {
+    let rest = &line[line.find(&format!(" {name} "))? + name.len() + 2..];
+    let (p50, p99) = rest.split_whitespace().next()?.split_once('/')?;
+    Some((p50.parse().ok()?, p99.parse().ok()?))
+}
+
+/// The live loop on the real binary: a replay at a camera's 30 fps (`--replay-fps 30`), the
+/// inference slowed to 80 ms (`--pad-infer-ms`), the simulated controller on a PTY. Frames the
+/// model cannot keep up with are counted stale, none is inferred while a newer one waited, every
+/// stats window's latency p99 is within inference + pre + post + one frame period + 5 ms, the
+/// controller executed exactly the recorded commands in order, and SIGTERM ends with STOP, exit 0.
+#[test]
+fn live_mode_at_30_fps_with_a_slow_model_drops_stale_frames_and_bounds_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, mut server, link) = sim(dir.path(), Faults::default());
+    let mut rig = Rig::demo(&link);
+    rig.looping = true;
+    rig.mode = "stream";
+    rig.record_dir = Some(dir.path().join("rec"));
+    let cfg = dir.path().join("robot.toml");
+    rig.write(&cfg);
+    let mut child = spawn(&cfg, None, &["--replay-fps", "30", "--pad-infer-ms", "80"]);
+    let t0 = Instant::now();
+    while child.stderr.lock().unwrap().matches("stats: ").count() < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(90), "no three stats lines within 90 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let (status, err) = wait(&mut child, Duration::from_secs(10));
+    server.shutdown();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("loop: Live"), "{err}");
+    let done = executed(&state);
+    assert!(done.last().unwrap().contains(" STOP "), "STOP last: {done:?}");
+    let sent = recorded(&rig.record_dir.clone().unwrap());
+    assert!(sent.len() >= 5, "{sent:?}");
+    assert_eq!(done[..done.len() - 1], sent[..], "executed = recorded: in order, none twice, none lost");
+    let windows: Vec<&str> = err.lines().filter(|l| l.contains("stats: ") && l.contains(" frames ")).collect();
+    let mut checked = 0;
+    for line in &windows {
+        let (Some(pre), Some(infer), Some(post), Some(latency)) =
+            (stat(line, "pre"), stat(line, "infer"), stat(line, "post"), stat(line, "latency"))
+        else {
+            continue;
+        };
+        assert!(infer.0 >= 80.0, "padded inference: {line}");
+        let budget = pre.1 + infer.1 + post.1 + 1e3 / 30.0 + 5.0;
+        assert!(latency.1 <= budget, "latency p99 {} ms > {budget:.1} ms: {line}", latency.1);
+        checked += 1;
+    }
+    assert!(checked >= 2, "{windows:?}");
+    let last = windows.last().unwrap();
+    let stale: u64 = last.split("(stale ").nth(1).and_then(|r| r.split(',').next()).unwrap().parse().unwrap();
+    assert!(stale >= 10, "about 2 of 3 frames are stale at 80 ms per frame: {last}");
+    assert!(!err.contains("overtaken"), "no frame was inferred while a newer one waited: {err}");
+    assert!(err.contains("stale), ") && err.contains("latency p50/p99 "), "the run summary: {err}");
+}

@@ -50,7 +50,7 @@ fn demo_dir() -> Result<PathBuf> {
 pub fn run(args: Args) -> Result<()> {
     let dir = demo_dir()?;
     let mut cfg = Config::load(&dir.join("demo.toml"))?;
-    args.overrides.apply(&mut cfg);
+    args.overrides.apply(&mut cfg)?;
     let out = args.out;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     cfg.output.annotate_dir = Some(out.clone());

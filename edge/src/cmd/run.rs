@@ -30,15 +30,17 @@ pub struct Args {
 /// Loads the config, applies the overrides and runs until a signal.
 pub fn run(args: Args) -> Result<()> {
     let mut cfg = Config::load(&args.config)?;
-    args.overrides.apply(&mut cfg);
+    args.overrides.apply(&mut cfg)?;
     if let Some(p) = args.port {
         cfg.arm.port = p;
     }
     let stop = install_stop_handler()?;
     let summary = run_pipeline(&cfg, Box::new(SdNotifier::from_env()), args.limit.frames, false, &stop)?;
+    let latency = summary.latency_ms.map_or("-".into(), |(p50, p99)| format!("{p50:.0}/{p99:.0} ms"));
     log::info!(
-        "stopped after {} frames, {} commands, {} picks, {} reconnects",
+        "stopped after {} frames ({} stale), {} commands, {} picks, {} reconnects; latency p50/p99 {latency}",
         summary.frames,
+        summary.stale_frames,
         summary.command_count,
         summary.picks,
         summary.reconnects

@@ -10,4 +10,4 @@ mod stats;
 pub use annotate::write_annotated;
 pub use notify::{NoNotifier, Notifier, SdNotifier};
 pub use recorder::{RecordedFrame, Recorder};
-pub use stats::{Stage, Stats};
+pub use stats::{LatencyHistogram, Stage, Stats, HISTOGRAM_MAX_MS};

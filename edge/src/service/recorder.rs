@@ -3,6 +3,7 @@
 
 use crate::control::Target;
 use grasp_devices::arm::ArmCall;
+use grasp_devices::camera::Frame;
 use grasp_models::Grasp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,12 @@ pub struct RecordedFrame {
     pub frame: u64,
     /// File name under `frames/`.
     pub file: String,
+    /// Where the frame came from (file, or device and sequence number).
+    #[serde(default)]
+    pub source: String,
+    /// The source's frame counter: in a live run, gaps are the frames dropped as stale.
+    #[serde(default)]
+    pub source_index: u64,
     /// The grasps: x, y, angle, width, quality.
     pub grasps: Vec<[f32; 5]>,
     /// The safe targets, robot frame.
@@ -41,9 +48,7 @@ impl Recorder {
     /// Appends one frame: its image and what was decided.
     pub fn record(
         &mut self,
-        rgb: &[u8],
-        width: usize,
-        height: usize,
+        frame: &Frame,
         grasps: &[Grasp],
         targets: &[Target],
         commands: &[ArmCall],
@@ -52,15 +57,17 @@ impl Recorder {
         let file = format!("{:06}.png", self.count);
         image::save_buffer(
             self.dir.join("frames").join(&file),
-            rgb,
-            width as u32,
-            height as u32,
+            &frame.rgb,
+            frame.width as u32,
+            frame.height as u32,
             image::ExtendedColorType::Rgb8,
         )
         .map_err(std::io::Error::other)?;
         let rec = RecordedFrame {
             frame: self.count,
             file,
+            source: frame.origin.clone(),
+            source_index: frame.index,
             grasps: grasps.iter().map(|g| [g.x, g.y, g.angle, g.width, g.quality]).collect(),
             targets: targets.iter().map(|t| serde_json::to_value(t).expect("plain data")).collect(),
             commands: commands.iter().map(|c| serde_json::to_value(c).expect("plain data")).collect(),

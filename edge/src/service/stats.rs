@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 /// The stages of one frame that are timed, in loop order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Waiting for and converting the camera frame.
+    /// Lockstep: waiting for and converting the camera frame. Live: the frame's age when its
+    /// inference began (the wait for the camera overlaps the previous inference).
     Capture,
     /// Crop, resize and normalise for the model.
     Pre,
@@ -38,6 +39,54 @@ impl Stage {
     }
 }
 
+/// Glass-to-command latencies of a whole run, in 1 ms bins: the run's percentiles in bounded
+/// memory (a service runs for months), and the data of the latency histogram plot.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    /// `bins[i]` counts latencies in [i, i + 1) ms; the last bin holds everything longer.
+    pub bins: Vec<u64>,
+    count: u64,
+}
+
+/// Latencies from this many ms up share the histogram's last bin.
+pub const HISTOGRAM_MAX_MS: usize = 2000;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram { bins: vec![0; HISTOGRAM_MAX_MS + 1], count: 0 }
+    }
+}
+
+impl LatencyHistogram {
+    /// Counts one latency.
+    pub fn add(&mut self, ms: f64) {
+        let bin = if ms.is_finite() && ms >= 0.0 { (ms as usize).min(HISTOGRAM_MAX_MS) } else { HISTOGRAM_MAX_MS };
+        self.bins[bin] += 1;
+        self.count += 1;
+    }
+
+    /// Latencies counted.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The `p` quantile (nearest rank), as the upper edge of its bin in ms; `None` when empty.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((self.count - 1) as f64 * p).round() as u64;
+        let mut seen = 0;
+        for (i, n) in self.bins.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return Some((i + 1) as f64);
+            }
+        }
+        Some((HISTOGRAM_MAX_MS + 1) as f64)
+    }
+}
+
 /// Latency samples since the last report, plus counters since start.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -56,12 +105,20 @@ pub struct Stats {
     pub camera_lost: u64,
     /// Frames the source skipped (gaps in its counter).
     pub dropped_frames: u64,
+    /// Live mode: frames dropped unused because a newer one came first, or because they were
+    /// captured during a pick's motion.
+    pub stale_frames: u64,
+    /// Live mode: frames inferred while a newer one was already waiting when their inference
+    /// began (the freshest-frame rule makes this 0; it is counted to prove it).
+    pub overtaken: u64,
     /// Grasps refused by the safety filter, by reason.
     pub refusals: BTreeMap<&'static str, u64>,
     /// Commands the arm accepted.
     pub commands: u64,
     /// Commands that failed.
     pub arm_errors: u64,
+    /// Every glass-to-command latency since start.
+    pub run_latency: LatencyHistogram,
     last_index: Option<u64>,
 }
 
@@ -82,7 +139,9 @@ impl Stats {
     /// Records one frame's glass-to-command latency: when its first command was written to the
     /// port, minus when the frame was captured.
     pub fn latency(&mut self, d: Duration) {
-        self.latency.push(d.as_secs_f64() * 1e3);
+        let ms = d.as_secs_f64() * 1e3;
+        self.latency.push(ms);
+        self.run_latency.add(ms);
     }
 
     /// p50 and p99 of the glass-to-command latency over the current window, ms.
@@ -97,10 +156,15 @@ impl Stats {
         self.rtt.push(d.as_secs_f64() * 1e3);
     }
 
-    /// Counts a frame; gaps in the source's counter count as dropped.
-    pub fn frame(&mut self, index: u64) {
+    /// Counts a frame whose drops are counted elsewhere (live mode: by the capture thread).
+    pub fn frame_counted(&mut self) {
         self.frames += 1;
         self.frames_since += 1;
+    }
+
+    /// Counts a frame; gaps in the source's counter count as dropped.
+    pub fn frame(&mut self, index: u64) {
+        self.frame_counted();
         if let Some(last) = self.last_index {
             if index > last + 1 {
                 self.dropped_frames += index - last - 1;
@@ -156,8 +220,9 @@ impl Stats {
         let (l50, l99) = self.latency_percentiles();
         s += &format!(" latency {}/{} ms |", ms(l50), ms(l99));
         s += &format!(
-            " frames {} (corrupt {}, timeouts {}, dropped {}, camera lost {}) | commands {} (arm errors {})",
+            " frames {} (stale {}, corrupt {}, timeouts {}, dropped {}, camera lost {}) | commands {} (arm errors {})",
             self.frames,
+            self.stale_frames,
             self.corrupt_frames,
             self.timeouts,
             self.dropped_frames,
@@ -165,6 +230,9 @@ impl Stats {
             self.commands,
             self.arm_errors
         );
+        if self.overtaken > 0 {
+            s += &format!(" | overtaken {}", self.overtaken);
+        }
         if !self.refusals.is_empty() {
             let r: Vec<String> = self.refusals.iter().map(|(k, v)| format!("{k} {v}")).collect();
             s += &format!(" | refused {}", r.join(", "));
@@ -202,5 +270,23 @@ mod tests {
             s.latency(Duration::from_millis(ms));
         }
         assert!(s.current_line(t0).contains("latency 50.0/300.0 ms"), "{}", s.current_line(t0));
+        assert_eq!(s.run_latency.count(), 4);
+        assert_eq!(s.run_latency.percentile(0.5), Some(51.0), "upper edge of the 50 ms bin");
+        assert_eq!(s.run_latency.percentile(0.99), Some(301.0));
+        s.report(Duration::from_secs(1), t0 + Duration::from_secs(9));
+        assert_eq!(s.run_latency.count(), 4, "the run's histogram outlives the window");
+    }
+
+    #[test]
+    fn the_histogram_bins_by_millisecond_and_keeps_outliers_in_its_last_bin() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.percentile(0.5), None);
+        for ms in [0.2, 10.7, 10.9, 11.0, 1e9, f64::NAN] {
+            h.add(ms);
+        }
+        assert_eq!((h.bins[0], h.bins[10], h.bins[11], h.bins[HISTOGRAM_MAX_MS]), (1, 2, 1, 2));
+        assert_eq!(h.percentile(0.0), Some(1.0));
+        assert_eq!(h.percentile(0.5), Some(12.0), "rank round(2.5) = 3: the 11.0 ms sample");
+        assert_eq!(h.percentile(1.0), Some((HISTOGRAM_MAX_MS + 1) as f64));
     }
 }

@@ -1,15 +1,25 @@
 //! The loop: capture → detect (preprocess, infer, decode) → robot frame → safety filter → stream
 //! tracker or pick planner → arm. Devices come in as traits; time comes from a [`Clock`] so a replay
 //! makes the same decisions at any speed.
+//!
+//! A [`Pipeline`] is two halves: [`Sense`] (camera and model) and [`Control`] (decisions, the arm,
+//! reports). In [`LoopMode::Lockstep`] one thread runs them in turn, frame after frame; in
+//! [`LoopMode::Live`] ([`live`]) the camera and the model get their own threads and the
+//! decisions always take the freshest result. The arm is only ever driven from the caller's
+//! thread, so its ordering and the final STOP are the same in both modes.
 
-use crate::config::ControlMode;
+use crate::config::{ControlMode, LoopMode};
 use crate::control::{PickPlanner, PickStep, SafetyLimits, StreamTracker, Target};
 use crate::service::{self, Notifier, Recorder, Stage, Stats};
 use grasp_calib::CameraModel;
 use grasp_devices::arm::{Arm, ArmCall, ArmError, ArmPose, Reconnecting};
 use grasp_devices::camera::{Frame, FrameError, FrameSource};
-use grasp_models::detector::GraspDetector;
+use grasp_models::decode::GraspMaps;
+use grasp_models::detector::{GraspDetector, StageTimes};
 use grasp_models::Grasp;
+
+pub mod handoff;
+pub mod live;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -114,6 +124,11 @@ pub struct Summary {
     pub reconnects: u64,
     /// The last stats line.
     pub stats_line: String,
+    /// Glass-to-command latency over the whole run, p50 and p99 in ms (1 ms bins), if any
+    /// command left.
+    pub latency_ms: Option<(f64, f64)>,
+    /// Frames dropped unused because a newer one came first (live mode).
+    pub stale_frames: u64,
 }
 
 /// Called with every command sent (the demo prints them).
@@ -128,6 +143,11 @@ mod pause {
     pub const MOTION_WAIT_SLICE: Duration = Duration::from_millis(200);
     /// After a lost camera, before asking it for the next frame (it reopens at most once a second).
     pub const CAMERA_LOST: Duration = Duration::from_millis(100);
+    /// Live mode: the decisions wait for a perceived frame in slices this long, so the arm
+    /// link's heartbeat and a stop request are served.
+    pub const LIVE_WAIT_SLICE: Duration = Duration::from_millis(50);
+    /// Live mode: how often paused perception (during a pick's motion) looks again.
+    pub const PAUSED_POLL: Duration = Duration::from_millis(5);
 }
 
 /// Everything a [`Pipeline`] is built from (see `app::build_pipeline`).
@@ -144,6 +164,46 @@ pub struct PipelineParts {
     pub grasp_z: f64,
     /// Grasp candidates decoded per frame.
     pub top_k: usize,
+    /// The workspace box, opening and quality limits.
+    pub safety: SafetyLimits,
+    /// Stream or pick.
+    pub mode: ControlMode,
+    /// Live or lockstep.
+    pub loop_mode: LoopMode,
+    /// Stream mode's decisions.
+    pub tracker: StreamTracker,
+    /// Pick mode's decisions.
+    pub planner: PickPlanner,
+    /// The arm, reconnecting.
+    pub arm: Reconnecting,
+    /// Timeouts and periods.
+    pub timing: LoopTiming,
+    /// Where decisions take their time from.
+    pub clock: Clock,
+    /// systemd (or nothing).
+    pub notifier: Box<dyn Notifier>,
+}
+
+/// The perception half: camera and model, light in, grasps out (its own threads in live mode).
+pub struct Sense {
+    /// The camera or replay.
+    pub source: Box<dyn FrameSource>,
+    /// The model with its preprocessing and decoding.
+    pub detector: GraspDetector,
+    /// The image size the calibration is valid for.
+    pub calibrated_size: (usize, usize),
+    /// Grasp candidates decoded per frame.
+    pub top_k: usize,
+    frame: Frame,
+    grasps: Vec<Grasp>,
+}
+
+/// What the decision half is built from: everything downstream of the grasps.
+pub struct ControlParts {
+    /// Pixel → robot frame.
+    pub camera: CameraModel,
+    /// Height of grasp points, mm in the robot frame.
+    pub grasp_z: f64,
     /// The workspace box, opening and quality limits.
     pub safety: SafetyLimits,
     /// Stream or pick.
@@ -170,10 +230,11 @@ struct Decision {
     chosen: Option<usize>,
 }
 
-/// The robot loop: camera frames in, arm commands out (see the module doc).
-pub struct Pipeline {
-    /// What it was built from: the devices, the model, the decisions' state, the timing.
-    pub parts: PipelineParts,
+/// The decision half: grasps in, arm commands out, and the reports. Only this half touches the
+/// arm, on the caller's thread, in both loop modes.
+pub struct Control {
+    /// The decisions' state, the arm, the timing.
+    pub parts: ControlParts,
     /// Write an annotated frame every N frames into this directory.
     pub annotate: Option<(PathBuf, u64)>,
     /// The flight recorder, if configured.
@@ -184,35 +245,150 @@ pub struct Pipeline {
     pub keep_commands: bool,
     /// Latencies and counters.
     pub stats: Stats,
-    frame: Frame,
+    /// Capture time of the frame being decided on (its commands' latency is measured from it).
+    frame_captured: Option<Instant>,
     candidates: Vec<Candidate>,
-    grasps: Vec<Grasp>,
     targets: Vec<Target>,
     sent_this_frame: Vec<ArmCall>,
     summary: Summary,
     last_arm_traffic: Instant,
 }
 
+/// The robot loop: camera frames in, arm commands out (see the module doc).
+pub struct Pipeline {
+    /// Camera and model.
+    pub sense: Sense,
+    /// Decisions, arm and reports.
+    pub control: Control,
+    /// Live or lockstep.
+    pub loop_mode: LoopMode,
+}
+
 impl Pipeline {
     /// A pipeline of `parts`, without annotation, recorder or command callback.
     pub fn new(parts: PipelineParts) -> Self {
+        let PipelineParts {
+            source,
+            detector,
+            camera,
+            calibrated_size,
+            grasp_z,
+            top_k,
+            safety,
+            mode,
+            loop_mode,
+            tracker,
+            planner,
+            arm,
+            timing,
+            clock,
+            notifier,
+        } = parts;
         Pipeline {
-            parts,
-            annotate: None,
-            recorder: None,
-            on_command: None,
-            keep_commands: false,
-            stats: Stats::default(),
-            frame: Frame::default(),
-            candidates: Vec::new(),
-            grasps: Vec::new(),
-            targets: Vec::new(),
-            sent_this_frame: Vec::new(),
-            summary: Summary::default(),
-            last_arm_traffic: Instant::now(),
+            sense: Sense { source, detector, calibrated_size, top_k, frame: Frame::default(), grasps: Vec::new() },
+            control: Control {
+                parts: ControlParts { camera, grasp_z, safety, mode, tracker, planner, arm, timing, clock, notifier },
+                annotate: None,
+                recorder: None,
+                on_command: None,
+                keep_commands: false,
+                stats: Stats::default(),
+                frame_captured: None,
+                candidates: Vec::new(),
+                targets: Vec::new(),
+                sent_this_frame: Vec::new(),
+                summary: Summary::default(),
+                last_arm_traffic: Instant::now(),
+            },
+            loop_mode,
         }
     }
 
+    /// Runs until `stop` is set, the replay ends, or `max_frames` frames were decided on; then
+    /// sends STOP, also when the loop ends with an error. Lockstep: each frame goes through the
+    /// named stages capture, detect, decide, actuate, report in turn. Live: see [`live`].
+    pub fn run(&mut self, stop: &AtomicBool, max_frames: Option<u64>) -> Result<Summary, RuntimeError> {
+        self.control.connect_arm(stop);
+        let (result, summary) = match self.loop_mode {
+            LoopMode::Lockstep => {
+                let r = self.run_lockstep(stop, max_frames);
+                (r, self.control.shutdown())
+            }
+            LoopMode::Live => live::run(&mut self.sense, &mut self.control, stop, max_frames),
+        };
+        result.map(|()| summary)
+    }
+
+    fn run_lockstep(&mut self, stop: &AtomicBool, max_frames: Option<u64>) -> Result<(), RuntimeError> {
+        let (sense, control) = (&mut self.sense, &mut self.control);
+        while !stop.load(Ordering::SeqCst) && max_frames.is_none_or(|m| control.summary.frames < m) {
+            control.parts.notifier.watchdog();
+            control.poll_arm();
+            let t_capture = Instant::now();
+            match sense.source.next_frame(&mut sense.frame, control.parts.timing.frame_timeout) {
+                Ok(()) => {}
+                Err(FrameError::End(_)) => break,
+                Err(e) => {
+                    let lost = matches!(e, FrameError::Lost { .. });
+                    control.skipped(e)?;
+                    if lost {
+                        std::thread::sleep(pause::CAMERA_LOST);
+                    }
+                    continue;
+                }
+            }
+            let capture_ms = t_capture.elapsed().as_secs_f64() * 1e3;
+            check_size(&sense.frame, sense.calibrated_size)?;
+            control.stats.frame(sense.frame.index);
+            let detected = detect(&mut sense.detector, &sense.frame, sense.top_k, &mut sense.grasps)?;
+            control.begin_frame(&sense.frame, capture_ms, detected);
+            let decision = control.decide(&sense.grasps);
+            control.actuate(decision.action, stop);
+            control.report(&sense.frame, &sense.grasps, decision.chosen, Some(sense.detector.maps()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Fails on a frame of another size than the calibration's (the calibration would not fit it).
+fn check_size(frame: &Frame, calibrated: (usize, usize)) -> Result<(), RuntimeError> {
+    if (frame.width, frame.height) != calibrated {
+        return Err(RuntimeError::FrameSize {
+            origin: frame.origin.clone(),
+            got_w: frame.width,
+            got_h: frame.height,
+            want_w: calibrated.0,
+            want_h: calibrated.1,
+        });
+    }
+    Ok(())
+}
+
+/// What detection measured on one frame.
+#[derive(Debug, Clone, Copy, Default)]
+struct Detected {
+    times: StageTimes,
+    /// The model gave non-finite values on this frame.
+    non_finite: bool,
+}
+
+/// The frame's grasps (best first) into `grasps`.
+fn detect(
+    detector: &mut GraspDetector,
+    frame: &Frame,
+    top_k: usize,
+    grasps: &mut Vec<Grasp>,
+) -> Result<Detected, RuntimeError> {
+    let broken_before = detector.non_finite_frames;
+    let (found, times) = detector
+        .detect(&frame.rgb, frame.width, frame.height, top_k)
+        .map_err(|source| RuntimeError::Detect { origin: frame.origin.clone(), source })?;
+    grasps.clear();
+    grasps.extend_from_slice(found);
+    Ok(Detected { times, non_finite: detector.non_finite_frames > broken_before })
+}
+
+impl Pipeline {
     /// Grasps in pixels → robot-frame targets, each checked by the safety filter; refusals are
     /// counted and logged, never sent.
     pub fn to_targets(
@@ -247,7 +423,9 @@ impl Pipeline {
             }
         }
     }
+}
 
+impl Control {
     fn send(&mut self, call: ArmCall) -> Result<Option<grasp_devices::arm::MotionId>, ArmError> {
         // The last line of defence: nothing reaches the port that the safety gate refuses.
         if let Err(r) = self.parts.safety.gate(&call) {
@@ -270,7 +448,7 @@ impl Pipeline {
                 self.stats.rtt(t0.elapsed());
                 // Glass to command: the first command a frame caused, against its capture time.
                 if self.sent_this_frame.is_empty() && !matches!(call, ArmCall::Stop | ArmCall::Session) {
-                    if let Some(captured) = self.frame.captured {
+                    if let Some(captured) = self.frame_captured {
                         self.stats.latency(captured.elapsed());
                     }
                 }
@@ -345,37 +523,6 @@ impl Pipeline {
         self.summary.picks += 1;
     }
 
-    /// Runs until `stop` is set, the replay ends, or `max_frames` frames were processed; then
-    /// sends STOP. Each frame goes through the named stages: capture, detect, decide, actuate,
-    /// report.
-    pub fn run(&mut self, stop: &AtomicBool, max_frames: Option<u64>) -> Result<Summary, RuntimeError> {
-        self.connect_arm(stop);
-        while !stop.load(Ordering::SeqCst) && max_frames.is_none_or(|m| self.summary.frames < m) {
-            self.parts.notifier.watchdog();
-            if self.parts.arm.poll(Instant::now()) {
-                // A new session: whatever was planned before the loss is stale.
-                self.parts.tracker.reset();
-                self.parts.planner.reset();
-            }
-            self.sent_this_frame.clear();
-            match self.capture()? {
-                Captured::Frame => {}
-                Captured::Skipped => continue,
-                Captured::End => break,
-            }
-            let mut grasps = self.detect()?;
-            let mut candidates = std::mem::take(&mut self.candidates);
-            let mut targets = std::mem::take(&mut self.targets);
-            let decision = self.decide(&grasps, &mut candidates, &mut targets);
-            self.actuate(decision.action, stop);
-            let reported = self.report(&grasps, &targets, decision.chosen);
-            grasps.clear();
-            (self.grasps, self.candidates, self.targets) = (grasps, candidates, targets);
-            reported?;
-        }
-        Ok(self.shutdown())
-    }
-
     /// READY only once camera (opened by the caller), model (loaded) and arm are up.
     fn connect_arm(&mut self, stop: &AtomicBool) {
         while !self.parts.arm.is_connected() && !stop.load(Ordering::SeqCst) {
@@ -387,74 +534,56 @@ impl Pipeline {
         self.parts.notifier.status("running");
     }
 
-    /// The next frame into `self.frame`; damaged frames, timeouts and a lost camera are counted
-    /// and skipped, a frame of the wrong size stops the run (the calibration would not fit it).
-    fn capture(&mut self) -> Result<Captured, RuntimeError> {
-        let t_capture = Instant::now();
-        match self.parts.source.next_frame(&mut self.frame, self.parts.timing.frame_timeout) {
-            Ok(()) => {}
-            Err(FrameError::End(_)) => return Ok(Captured::End),
-            Err(e @ FrameError::Corrupt { .. }) => {
-                self.stats.corrupt_frames += 1;
-                log::warn!("{e} (skipped; {} so far)", self.stats.corrupt_frames);
-                return Ok(Captured::Skipped);
-            }
-            Err(e @ FrameError::Timeout { .. }) => {
-                self.stats.timeouts += 1;
-                log::warn!("{e}");
-                return Ok(Captured::Skipped);
-            }
-            Err(e @ FrameError::Lost { .. }) => {
-                self.stats.camera_lost += 1;
-                log::warn!("{e}; reopening");
-                std::thread::sleep(pause::CAMERA_LOST);
-                return Ok(Captured::Skipped);
-            }
-            Err(e @ FrameError::Setup(_)) => return Err(RuntimeError::Camera(e)),
+    /// A new session on the arm means whatever was planned before the loss is stale.
+    fn poll_arm(&mut self) {
+        if self.parts.arm.poll(Instant::now()) {
+            self.parts.tracker.reset();
+            self.parts.planner.reset();
         }
-        self.parts.clock.next_frame();
-        let (w, h) = (self.frame.width, self.frame.height);
-        if (w, h) != self.parts.calibrated_size {
-            return Err(RuntimeError::FrameSize {
-                origin: self.frame.origin.clone(),
-                got_w: w,
-                got_h: h,
-                want_w: self.parts.calibrated_size.0,
-                want_h: self.parts.calibrated_size.1,
-            });
-        }
-        self.stats.frame(self.frame.index);
-        self.summary.frames += 1;
-        self.stats.stage(Stage::Capture, t_capture.elapsed().as_secs_f64() * 1e3);
-        Ok(Captured::Frame)
     }
 
-    /// The frame's grasps (best first), in a buffer reused across frames.
-    fn detect(&mut self) -> Result<Vec<Grasp>, RuntimeError> {
-        let (w, h) = (self.frame.width, self.frame.height);
-        let broken_before = self.parts.detector.non_finite_frames;
-        let (found, ms) = self
-            .parts
-            .detector
-            .detect(&self.frame.rgb, w, h, self.parts.top_k)
-            .map_err(|source| RuntimeError::Detect { origin: self.frame.origin.clone(), source })?;
-        let mut grasps = std::mem::take(&mut self.grasps);
-        grasps.clear();
-        grasps.extend_from_slice(found);
-        if self.parts.detector.non_finite_frames > broken_before {
+    /// A frame that did not come: damaged frames, timeouts and a lost camera are counted and
+    /// skipped; a setup failure ends the run.
+    fn skipped(&mut self, e: FrameError) -> Result<(), RuntimeError> {
+        match e {
+            FrameError::Corrupt { .. } => {
+                self.stats.corrupt_frames += 1;
+                log::warn!("{e} (skipped; {} so far)", self.stats.corrupt_frames);
+            }
+            FrameError::Timeout { .. } => {
+                self.stats.timeouts += 1;
+                log::warn!("{e}");
+            }
+            FrameError::Lost { .. } => {
+                self.stats.camera_lost += 1;
+                log::warn!("{e}; reopening");
+            }
+            FrameError::Setup(_) | FrameError::End(_) => return Err(RuntimeError::Camera(e)),
+        }
+        Ok(())
+    }
+
+    /// Counts a frame that will be decided on, with its capture and detection times.
+    fn begin_frame(&mut self, frame: &Frame, capture_ms: f64, detected: Detected) {
+        self.sent_this_frame.clear();
+        self.frame_captured = frame.captured;
+        self.parts.clock.next_frame();
+        self.summary.frames += 1;
+        self.stats.stage(Stage::Capture, capture_ms);
+        self.stats.stage(Stage::Pre, detected.times.pre);
+        self.stats.stage(Stage::Infer, detected.times.infer);
+        self.stats.stage(Stage::Post, detected.times.post);
+        if detected.non_finite {
             *self.stats.refusals.entry("non-finite-output").or_default() += 1;
         }
-        self.stats.stage(Stage::Pre, ms.pre);
-        self.stats.stage(Stage::Infer, ms.infer);
-        self.stats.stage(Stage::Post, ms.post);
-        Ok(grasps)
     }
 
     /// Robot-frame targets through the safety filter, then the tracker's or the planner's
     /// decision, and which grasp to highlight: the one nearest to what is sent, or tracked.
-    fn decide(&mut self, grasps: &[Grasp], candidates: &mut Vec<Candidate>, targets: &mut Vec<Target>) -> Decision {
+    fn decide(&mut self, grasps: &[Grasp]) -> Decision {
         let t_plan = Instant::now();
-        Self::to_targets(
+        let (candidates, targets) = (&mut self.candidates, &mut self.targets);
+        Pipeline::to_targets(
             &self.parts.camera,
             self.parts.grasp_z,
             &self.parts.safety,
@@ -469,12 +598,12 @@ impl Pipeline {
             ControlMode::Stream => self
                 .parts
                 .tracker
-                .update(targets, now)
+                .update(&self.targets, now)
                 .map(|t| (vec![PickStep::Move(t.pose)], self.parts.tracker.current())),
             ControlMode::Pick => self
                 .parts
                 .planner
-                .observe(targets.first())
+                .observe(self.targets.first())
                 .map(|t| (self.parts.planner.plan(&t, self.parts.safety.max_opening_mm), Some(t))),
         };
         let action = action.filter(|(steps, _)| self.plan_passes_gate(steps));
@@ -485,7 +614,7 @@ impl Pipeline {
         };
         let chosen = focus
             .and_then(|t| {
-                candidates
+                self.candidates
                     .iter()
                     .min_by(|a, b| a.target.pose.distance(&t.pose).total_cmp(&b.target.pose.distance(&t.pose)))
             })
@@ -520,37 +649,46 @@ impl Pipeline {
                 (ControlMode::Pick, Some((steps, _))) => self.execute_pick(&steps, stop),
                 _ => {}
             }
-            if self.last_arm_traffic.elapsed() >= self.parts.timing.heartbeat {
-                match self.parts.arm.heartbeat() {
-                    Ok(rtt) => self.stats.rtt(rtt),
-                    Err(e) => {
-                        self.stats.arm_errors += 1;
-                        log::warn!("arm heartbeat failed: {e}");
-                    }
-                }
-                self.last_arm_traffic = Instant::now();
-            }
+            self.keep_link_alive();
         }
         self.stats.stage(Stage::Arm, t_arm.elapsed().as_secs_f64() * 1e3);
     }
 
+    /// A heartbeat when the arm link has been idle for the configured period.
+    fn keep_link_alive(&mut self) {
+        if self.parts.arm.is_connected() && self.last_arm_traffic.elapsed() >= self.parts.timing.heartbeat {
+            match self.parts.arm.heartbeat() {
+                Ok(rtt) => self.stats.rtt(rtt),
+                Err(e) => {
+                    self.stats.arm_errors += 1;
+                    log::warn!("arm heartbeat failed: {e}");
+                }
+            }
+            self.last_arm_traffic = Instant::now();
+        }
+    }
+
     /// The annotated frame, the flight recorder and the stats line (log and systemd STATUS).
-    fn report(&mut self, grasps: &[Grasp], targets: &[Target], chosen: Option<usize>) -> Result<(), RuntimeError> {
-        let (w, h) = (self.frame.width, self.frame.height);
+    /// `maps` are the frame's raw maps, for the annotation's heat-map (absent: no annotation).
+    fn report(
+        &mut self,
+        frame: &Frame,
+        grasps: &[Grasp],
+        chosen: Option<usize>,
+        maps: Option<&GraspMaps>,
+    ) -> Result<(), RuntimeError> {
+        let (w, h) = (frame.width, frame.height);
         let index = self.summary.frames;
-        if let Some((dir, every)) = &self.annotate {
+        if let (Some((dir, every)), Some(maps)) = (&self.annotate, maps) {
             if index.is_multiple_of(*every) || index == 1 {
                 let path = dir.join(format!("frame-{index:06}.png"));
-                if let Err(e) =
-                    service::write_annotated(&path, &self.frame.rgb, w, h, grasps, chosen, self.parts.detector.maps())
-                {
+                if let Err(e) = service::write_annotated(&path, &frame.rgb, w, h, grasps, chosen, maps) {
                     log::warn!("cannot write annotated frame {}: {e}", path.display());
                 }
             }
         }
         if let Some(rec) = self.recorder.as_mut() {
-            rec.record(&self.frame.rgb, w, h, grasps, targets, &self.sent_this_frame)
-                .map_err(RuntimeError::Recorder)?;
+            rec.record(frame, grasps, &self.targets, &self.sent_this_frame).map_err(RuntimeError::Recorder)?;
         }
         if let Some(line) = self.stats.report(self.parts.timing.stats_interval, Instant::now()) {
             log::info!("stats: {line}");
@@ -568,18 +706,11 @@ impl Pipeline {
             }
         }
         self.summary.reconnects = self.parts.arm.reconnects;
+        let h = &self.stats.run_latency;
+        self.summary.latency_ms = h.percentile(0.5).zip(h.percentile(0.99));
+        self.summary.stale_frames = self.stats.stale_frames;
         // The last window's latencies with the run's totals (also when no frame came at all).
         self.summary.stats_line = self.stats.current_line(Instant::now());
         self.summary.clone()
     }
-}
-
-/// What the capture stage got.
-enum Captured {
-    /// A frame of the calibrated size is in `Pipeline::frame`.
-    Frame,
-    /// Nothing usable this time (counted); try again.
-    Skipped,
-    /// The replay is over.
-    End,
 }

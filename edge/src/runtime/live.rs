@@ -78,6 +78,27 @@ impl Shared {
     }
 }
 
+/// The counters the threads keep, as they were before this run (a pipeline can run again).
+#[derive(Clone, Copy)]
+struct Counters {
+    stale: u64,
+    dropped: u64,
+    overtaken: u64,
+}
+
+impl Counters {
+    fn of(stats: &crate::service::Stats) -> Self {
+        Counters { stale: stats.stale_frames, dropped: stats.dropped_frames, overtaken: stats.overtaken }
+    }
+
+    /// Sets the stats' counters to these plus what the threads counted so far.
+    fn add(self, stats: &mut crate::service::Stats, shared: &Shared) {
+        stats.stale_frames = self.stale + shared.frames.stale() + shared.results.stale();
+        stats.dropped_frames = self.dropped + shared.dropped.load(Ordering::Relaxed);
+        stats.overtaken = self.overtaken + shared.overtaken.load(Ordering::Relaxed);
+    }
+}
+
 /// Runs the live loop until `stop`, the replay's end or `max_frames` decided frames; sends STOP
 /// before joining the capture and perception threads.
 pub(super) fn run(
@@ -87,6 +108,7 @@ pub(super) fn run(
     max_frames: Option<u64>,
 ) -> (Result<(), RuntimeError>, Summary) {
     let shared = Shared::default();
+    let base = Counters::of(&control.stats);
     let timeout = control.parts.timing.frame_timeout;
     let copy_maps = control.annotate.is_some();
     let Sense { source, detector, calibrated_size, top_k, .. } = sense;
@@ -100,13 +122,13 @@ pub(super) fn run(
             .name("perception".into())
             .spawn_scoped(s, move || perceive_loop(detector, shared, calibrated_size, top_k, copy_maps));
         let result = match (capture, perception) {
-            (Ok(_), Ok(_)) => decide_loop(control, shared, stop, max_frames),
+            (Ok(_), Ok(_)) => decide_loop(control, shared, stop, max_frames, base),
             (Err(e), _) | (_, Err(e)) => {
                 Err(RuntimeError::Camera(FrameError::Setup(format!("cannot start the live loop's threads: {e}"))))
             }
         };
         shared.close();
-        control.stats.stale_frames = shared.frames.stale() + shared.results.stale();
+        base.add(&mut control.stats, shared);
         (result, control.shutdown())
     })
 }
@@ -208,12 +230,11 @@ fn decide_loop(
     shared: &Shared,
     stop: &AtomicBool,
     max_frames: Option<u64>,
+    base: Counters,
 ) -> Result<(), RuntimeError> {
     while !stop.load(Ordering::SeqCst) && max_frames.is_none_or(|m| control.summary.frames < m) {
         control.poll_arm();
-        control.stats.dropped_frames = shared.dropped.load(Ordering::Relaxed);
-        control.stats.overtaken = shared.overtaken.load(Ordering::Relaxed);
-        control.stats.stale_frames = shared.frames.stale() + shared.results.stale();
+        base.add(&mut control.stats, shared);
         let p = match shared.results.take(pause::LIVE_WAIT_SLICE) {
             Taken::Value(p) => p,
             Taken::Event(SenseEvent::Skipped(e)) => {

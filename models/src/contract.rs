@@ -18,8 +18,16 @@ pub const MAX_INPUT_SIZE: usize = 2048;
 pub use crate::layout::{
     AUX_OUTPUT, DEFAULT_INPUT_SIZE, DEFAULT_WIDTH_SCALE_PX, GRASP_OUTPUTS, INPUT_CHANNELS, INPUT_NAME,
 };
-/// Bumped when a reader of the previous version would misread a file.
-pub const CONTRACT_VERSION: u32 = 1;
+/// Bumped when a reader of the previous version would misread a file. Version 2 added
+/// `grasp.mm_per_px` and the `table_view` image fit; version-1 files still load (no scale,
+/// centre crop).
+pub const CONTRACT_VERSION: u32 = 2;
+
+/// The oldest contract version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+
+/// The largest declared scale accepted, table millimetres per input pixel.
+pub const MAX_MM_PER_PX: f32 = 100.0;
 
 /// The metadata keys, one constant each.
 pub mod keys {
@@ -51,6 +59,8 @@ pub mod keys {
     pub const AUX_TASK: &str = "grasp.aux_task";
     /// Free text: how the model was made.
     pub const PROVENANCE: &str = "grasp.provenance";
+    /// Version 2: table millimetres per input pixel the model was trained at, or `unknown`.
+    pub const MM_PER_PX: &str = "grasp.mm_per_px";
     /// Every key; all are required (provenance is free text and may be empty).
     pub const ALL: &[&str] = &[
         CONTRACT_VERSION,
@@ -67,6 +77,7 @@ pub mod keys {
         PEAK_THRESHOLD,
         AUX_TASK,
         PROVENANCE,
+        MM_PER_PX,
     ];
 }
 
@@ -91,11 +102,15 @@ pub enum ImageFit {
     /// Crop the largest centred square, then resize it bilinearly to S×S. Grasps are mapped back
     /// to the original image's pixels by the inverse (scale, then offset).
     CenterCrop,
+    /// Version 2: the input is the table view, an S×S top-down image of the table at
+    /// `grasp.mm_per_px`, warped through the camera's calibration by the runtime
+    /// (`grasp_calib::view`); the model never sees a raw camera image.
+    TableView,
 }
 
 crate::named_enum!(ChannelOrder, "channel order", ChannelOrder::Rgb => "rgb");
 crate::named_enum!(Normalisation, "normalisation", Normalisation::Div255SubImageMean => "div255_sub_image_mean");
-crate::named_enum!(ImageFit, "image fit", ImageFit::CenterCrop => "center_crop");
+crate::named_enum!(ImageFit, "image fit", ImageFit::CenterCrop => "center_crop", ImageFit::TableView => "table_view");
 
 /// Everything a reader needs to use a grasp model, parsed from its metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +133,9 @@ pub struct ModelInfo {
     pub has_aux_output: bool,
     /// How the model was made (free text, usually JSON).
     pub provenance: String,
+    /// Table millimetres per input pixel the model was trained at; `None`: unknown (and always
+    /// for version-1 files).
+    pub mm_per_px: Option<f32>,
 }
 
 /// Reads metadata values, each refusal naming its key, its value and what was expected.
@@ -168,6 +186,7 @@ impl ModelInfo {
             aux_task,
             has_aux_output: false,
             provenance: String::new(),
+            mm_per_px: None,
         }
     }
 
@@ -189,6 +208,7 @@ impl ModelInfo {
             (keys::PEAK_THRESHOLD, d.peak_threshold.to_string()),
             (keys::AUX_TASK, self.aux_task.map_or("none", |t| t.as_str()).to_string()),
             (keys::PROVENANCE, self.provenance.clone()),
+            (keys::MM_PER_PX, self.mm_per_px.map_or("unknown".to_string(), |m| m.to_string())),
         ];
         kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -197,10 +217,17 @@ impl ModelInfo {
     pub fn from_metadata(meta: &BTreeMap<String, String>) -> Result<Self, ContractError> {
         let m = MetadataReader(meta);
         let version: u32 = m.parse(keys::CONTRACT_VERSION, "an integer")?;
-        if version != CONTRACT_VERSION {
-            let expected = format!("{CONTRACT_VERSION} (this build reads contract version {CONTRACT_VERSION} only)");
+        if !(OLDEST_READABLE_VERSION..=CONTRACT_VERSION).contains(&version) {
+            let expected = format!(
+                "{OLDEST_READABLE_VERSION} to {CONTRACT_VERSION} (this build reads contract versions {OLDEST_READABLE_VERSION} to {CONTRACT_VERSION})"
+            );
             return Err(m.bad(keys::CONTRACT_VERSION, expected));
         }
+        // Version 1 has no scale key: its models are centre-cropped at an unknown scale.
+        let mm_per_px = match (version, m.0.get(keys::MM_PER_PX).map(String::as_str)) {
+            (1, _) | (_, Some("unknown")) => None,
+            _ => Some(m.number(keys::MM_PER_PX, f32::MIN_POSITIVE, MAX_MM_PER_PX)?),
+        };
         let input_size: usize = m.parse(keys::INPUT_SIZE, "a positive integer")?;
         crate::arch::Architecture::check_input_size(input_size).map_err(|e| m.bad(keys::INPUT_SIZE, e.to_string()))?;
         if input_size > MAX_INPUT_SIZE {
@@ -220,12 +247,19 @@ impl ModelInfo {
         if peak_min_distance > input_size {
             return Err(m.bad(keys::PEAK_MIN_DISTANCE_PX, format!("at most the input size {input_size}")));
         }
+        let image_fit: ImageFit = m.named(keys::IMAGE_FIT)?;
+        if image_fit == ImageFit::TableView && mm_per_px.is_none() {
+            return Err(m.bad(keys::MM_PER_PX, "a scale in mm per pixel: a `table_view` model must declare one".into()));
+        }
+        if version == 1 && image_fit != ImageFit::CenterCrop {
+            return Err(m.bad(keys::IMAGE_FIT, "`center_crop` (the only fit of contract version 1)".into()));
+        }
         Ok(ModelInfo {
             architecture: m.named(keys::ARCHITECTURE)?,
             input_size,
             channel_order: m.named(keys::CHANNEL_ORDER)?,
             normalisation: m.named(keys::NORMALISATION)?,
-            image_fit: m.named(keys::IMAGE_FIT)?,
+            image_fit,
             decode: DecodeParams {
                 width_scale,
                 q_sigma: m.number(keys::Q_SIGMA_PX, 0.0, size)?,
@@ -239,6 +273,7 @@ impl ModelInfo {
             has_aux_output: false,
             // Required (models/README.md), though it may be empty.
             provenance: m.get(keys::PROVENANCE)?.to_string(),
+            mm_per_px,
         })
     }
 
@@ -359,8 +394,47 @@ mod tests {
         m.remove(keys::PROVENANCE);
         assert_eq!(ModelInfo::from_metadata(&m).unwrap_err(), ContractError::MissingMetadata(keys::PROVENANCE));
         let mut m = meta();
-        m.insert(keys::CONTRACT_VERSION.into(), "2".into());
-        assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("contract version 1"));
+        m.insert(keys::CONTRACT_VERSION.into(), "3".into());
+        assert!(ModelInfo::from_metadata(&m).unwrap_err().to_string().contains("contract versions 1 to 2"));
+    }
+
+    #[test]
+    fn version_2_declares_a_scale_and_version_1_files_still_load() {
+        let mut info = ModelInfo::new(ArchKind::GgCnn, None, 224);
+        info.provenance = "test".into();
+        let v2 = |info: &ModelInfo| info.to_metadata().into_iter().collect::<BTreeMap<String, String>>();
+        // Unknown scale round-trips as `unknown`.
+        let m = v2(&info);
+        assert_eq!(m[keys::CONTRACT_VERSION], "2");
+        assert_eq!(m[keys::MM_PER_PX], "unknown");
+        assert_eq!(ModelInfo::from_metadata(&m).unwrap(), info);
+        // A table-view model with its scale round-trips; without a scale it is refused by name.
+        info.mm_per_px = Some(0.8);
+        info.image_fit = ImageFit::TableView;
+        assert_eq!(ModelInfo::from_metadata(&v2(&info)).unwrap(), info);
+        let mut m = v2(&info);
+        m.insert(keys::MM_PER_PX.into(), "unknown".into());
+        let e = ModelInfo::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains("grasp.mm_per_px") && e.contains("table_view"), "{e}");
+        for bad in ["0", "-1", "NaN", "1e6", "one"] {
+            m.insert(keys::MM_PER_PX.into(), bad.into());
+            assert!(matches!(
+                ModelInfo::from_metadata(&m),
+                Err(ContractError::BadMetadata { key: keys::MM_PER_PX, .. })
+            ));
+        }
+        // A version-1 file: no scale key, centre crop; a table view needs version 2.
+        let mut m = v2(&ModelInfo { image_fit: ImageFit::CenterCrop, mm_per_px: None, ..info.clone() });
+        m.insert(keys::CONTRACT_VERSION.into(), "1".into());
+        m.remove(keys::MM_PER_PX);
+        let v1 = ModelInfo::from_metadata(&m).unwrap();
+        assert_eq!((v1.image_fit, v1.mm_per_px), (ImageFit::CenterCrop, None));
+        m.insert(keys::IMAGE_FIT.into(), "table_view".into());
+        assert!(ModelInfo::from_metadata(&m).is_err());
+        // Version 2 requires the key (written as `unknown` when the scale is not known).
+        let mut m = v2(&info);
+        m.remove(keys::MM_PER_PX);
+        assert_eq!(ModelInfo::from_metadata(&m).unwrap_err(), ContractError::MissingMetadata(keys::MM_PER_PX));
     }
 
     #[test]

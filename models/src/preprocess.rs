@@ -94,6 +94,16 @@ pub enum PreprocessError {
         /// Values given.
         got: usize,
     },
+    /// A `table_view` model was given a camera image instead of its S×S table view.
+    #[error("this model takes the {size}×{size} table view (grasp.image_fit = table_view), not a {width}×{height} image: give it the camera's calibration (grasp-edge: [calibration]; detect: --calibration)")]
+    NotTableView {
+        /// Pixels per row given.
+        width: usize,
+        /// Rows given.
+        height: usize,
+        /// The model's input size S.
+        size: usize,
+    },
     /// A zero-sized image.
     #[error("image is empty ({width}×{height})")]
     Empty {
@@ -172,6 +182,13 @@ pub fn preprocess_rgb8(
     check(rgb.len(), width, height, 3)?;
     let t = match info.image_fit {
         ImageFit::CenterCrop => ImageTransform::center_crop(width, height, info.input_size),
+        // The runtime warped the table view already: the image is the input, pixel for pixel.
+        ImageFit::TableView if (width, height) == (info.input_size, info.input_size) => {
+            ImageTransform::center_crop(width, height, info.input_size)
+        }
+        ImageFit::TableView => {
+            return Err(PreprocessError::NotTableView { width, height, size: info.input_size });
+        }
     };
     resample_planar(&t, rgb, width, height, 3, info.input_size, out, |v| v as f32)?;
     normalise(info, out);

@@ -64,6 +64,18 @@ pub struct ViewRegion {
     pub size_mm: f64,
 }
 
+impl ViewRegion {
+    /// The scale at which this region fits an S×S view, given the scale a model was trained at:
+    /// the model's own when the region fits in S pixels at it (the view then shows more table
+    /// than asked), else the region's size over S (objects then look smaller than in training;
+    /// the ratio to the training scale is returned for a warning). Tiling is not done.
+    pub fn fit(&self, size: usize, trained_mm_per_px: f64) -> (f64, f64) {
+        let needed = self.size_mm / size as f64;
+        let m = trained_mm_per_px.max(needed);
+        (m, m / trained_mm_per_px)
+    }
+}
+
 /// One view pixel's bilinear taps into the camera image.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Taps {
@@ -97,30 +109,33 @@ fn positive(what: &'static str, value: f64) -> Result<f64, ViewError> {
 const MIN_VIEW_COSINE: f64 = 0.087;
 
 impl TableView {
-    /// The lookup table for `region` at `mm_per_px`, for images of `image` = (width, height)
-    /// pixels taken by `camera`. The side S is the region's size over the scale, rounded to a
-    /// multiple of 4 (a model's input size).
+    /// The lookup table of the `size`×`size` view centred on `center_mm` at `mm_per_px`, for
+    /// images of `image` = (width, height) pixels taken by `camera`.
     ///
-    /// Refuses a region whose centre or corners lie beyond the camera's horizon or outside its
+    /// Refuses a view whose centre or corners lie beyond the camera's horizon or outside its
     /// image, naming the point.
     pub fn new(
         camera: &CameraModel,
         image: (usize, usize),
-        region: ViewRegion,
+        center_mm: [f64; 2],
+        size: usize,
         mm_per_px: f64,
     ) -> Result<Self, ViewError> {
         let m = positive("mm_per_px", mm_per_px)?;
-        let side_mm = positive("size_mm", region.size_mm)?;
-        for (what, v) in [("center_mm[0]", region.center_mm[0]), ("center_mm[1]", region.center_mm[1])] {
+        positive("size", size as f64)?;
+        for (what, v) in [("center_mm[0]", center_mm[0]), ("center_mm[1]", center_mm[1])] {
             if !v.is_finite() {
                 return Err(ViewError::BadValue { what, value: v, expected: "a finite number of mm" });
             }
         }
-        let size = (((side_mm / m) / 4.0).round() as usize * 4).max(4);
+        if image.0 < 2 || image.1 < 2 {
+            let value = image.0.min(image.1) as f64;
+            return Err(ViewError::BadValue { what: "image side", value, expected: "at least 2 pixels" });
+        }
         let mut view = TableView {
             size,
             mm_per_px: m,
-            center: region.center_mm,
+            center: center_mm,
             table_z: camera.table_z,
             image,
             taps: Vec::with_capacity(size * size),
@@ -261,13 +276,11 @@ mod tests {
         CameraModel { intrinsics, pose: CameraPose { rotation, translation }, table_z: 0.0 }
     }
 
-    fn region(size: f64) -> ViewRegion {
-        ViewRegion { center_mm: [250.0, 0.0], size_mm: size }
-    }
+    const CENTER: [f64; 2] = [250.0, 0.0];
 
     #[test]
     fn a_view_pixel_is_its_table_point_and_back() {
-        let view = TableView::new(&camera(600.0, 0.0), (640, 480), region(150.0), 0.5).unwrap();
+        let view = TableView::new(&camera(600.0, 0.0), (640, 480), CENTER, 300, 0.5).unwrap();
         assert_eq!(view.size(), 300);
         let (x, y) = view.table_point(149.5, 149.5);
         assert!((x - 250.0).abs() < 1e-9 && y.abs() < 1e-9, "the view's centre is the region's: {x} {y}");
@@ -300,7 +313,7 @@ mod tests {
                     }
                 }
             }
-            let view = TableView::new(&cam, (w, h), region(side), 0.8).unwrap();
+            let view = TableView::new(&cam, (w, h), CENTER, (side / 0.8) as usize, 0.8).unwrap();
             let mut out = Vec::new();
             view.warp(&rgb, &mut out);
             let s = view.size();
@@ -325,7 +338,7 @@ mod tests {
     #[test]
     fn grasps_map_to_the_robot_affinely() {
         let cam = camera(600.0, 0.0);
-        let view = TableView::new(&cam, (640, 480), region(150.0), 0.5).unwrap();
+        let view = TableView::new(&cam, (640, 480), CENTER, 300, 0.5).unwrap();
         let g = view.grasp_to_robot(149.5, 149.5, 0.0, 60.0, 10.0);
         assert!((g.x - 250.0).abs() < 1e-9 && g.y.abs() < 1e-9 && g.z == 10.0);
         assert!((g.opening_mm - 30.0).abs() < 1e-9 && g.yaw.abs() < 1e-12);
@@ -339,7 +352,7 @@ mod tests {
         // image, gives the camera's grasp with the same yaw and opening.
         let mut cam0 = cam;
         cam0.intrinsics = Intrinsics::pinhole(600.0, 600.0, 320.0, 240.0);
-        let view0 = TableView::new(&cam0, (640, 480), region(150.0), 0.5).unwrap();
+        let view0 = TableView::new(&cam0, (640, 480), CENTER, 300, 0.5).unwrap();
         let (x, y) = view0.table_point(100.0, 200.0);
         let (pu, pv) = cam0.project(&Point3::new(x, y, 0.0)).unwrap();
         let through_camera = cam0.grasp_to_robot(pu, pv, 0.4, 60.0, None).unwrap();
@@ -354,21 +367,26 @@ mod tests {
     fn regions_out_of_sight_are_refused_naming_the_point() {
         let cam = camera(600.0, 0.0);
         // 640 px at 1 mm/px: ±320 mm around (250, 0) is in view; a region at x = 900 is not.
-        let e =
-            TableView::new(&cam, (640, 480), ViewRegion { center_mm: [900.0, 0.0], size_mm: 100.0 }, 0.5).unwrap_err();
+        let e = TableView::new(&cam, (640, 480), [900.0, 0.0], 200, 0.5).unwrap_err();
         assert!(matches!(e, ViewError::OutsideImage { .. }), "{e}");
         assert!(e.to_string().contains("(900, 0) mm"), "{e}");
         // A camera tilted 60° sees the horizon: a region far along its view is beyond it.
         let tilted = camera(300.0, 60.0);
-        let e = TableView::new(&tilted, (640, 480), ViewRegion { center_mm: [250.0, 5000.0], size_mm: 100.0 }, 1.0)
-            .unwrap_err();
+        let e = TableView::new(&tilted, (640, 480), [250.0, 5000.0], 100, 1.0).unwrap_err();
         assert!(matches!(e, ViewError::BeyondHorizon { .. } | ViewError::OutsideImage { .. }), "{e}");
-        let behind =
-            TableView::new(&tilted, (640, 480), ViewRegion { center_mm: [250.0, -5000.0], size_mm: 100.0 }, 1.0)
-                .unwrap_err();
+        let behind = TableView::new(&tilted, (640, 480), [250.0, -5000.0], 100, 1.0).unwrap_err();
         assert!(matches!(behind, ViewError::BeyondHorizon { .. }), "{behind}");
-        for (m, size) in [(0.0, 100.0), (f64::NAN, 100.0), (1.0, -5.0)] {
-            assert!(matches!(TableView::new(&cam, (640, 480), region(size), m), Err(ViewError::BadValue { .. })));
+        for (m, size, dx) in [(0.0, 100, 0.0), (f64::NAN, 100, 0.0), (1.0, 0, 0.0), (1.0, 100, f64::INFINITY)] {
+            let r = TableView::new(&cam, (640, 480), [250.0 + dx, 0.0], size, m);
+            assert!(matches!(r, Err(ViewError::BadValue { .. })), "{r:?}");
         }
+    }
+
+    #[test]
+    fn a_region_fits_the_model_at_its_scale_or_is_scaled_down() {
+        let r = ViewRegion { center_mm: CENTER, size_mm: 200.0 };
+        assert_eq!(r.fit(300, 0.8), (0.8, 1.0), "200 mm fit in 300 px at 0.8: the training scale");
+        let (m, ratio) = r.fit(224, 0.5);
+        assert!((m - 200.0 / 224.0).abs() < 1e-12 && (ratio - m / 0.5).abs() < 1e-12);
     }
 }

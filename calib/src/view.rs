@@ -140,10 +140,10 @@ impl TableView {
             image,
             taps: Vec::with_capacity(size * size),
         };
-        // The region must be seen: its centre and its four corners.
-        let h = size as f64 / 2.0;
-        for (u, v) in [(h, h), (0.0, 0.0), (size as f64, 0.0), (0.0, size as f64), (size as f64, size as f64)] {
-            let (x, y) = view.table_point(u - 0.5, v - 0.5);
+        // The region must be seen: its centre and its four corner pixels.
+        let (c, e) = (size as f64 / 2.0 - 0.5, (size - 1) as f64);
+        for (u, v) in [(c, c), (0.0, 0.0), (e, 0.0), (0.0, e), (e, e)] {
+            let (x, y) = view.table_point(u, v);
             view.camera_pixel(camera, x, y)?;
         }
         let (w, ht) = image;

@@ -1,15 +1,19 @@
 //! Wiring: a [`Config`] becomes a running [`Pipeline`] (model, camera, calibration, arm). Shared
 //! by `grasp-edge run`, `grasp-edge demo`, `check-config` and the tests.
 
+use crate::config::ViewMode;
 use crate::config::{CameraConfig, Config, LoopMode};
 use crate::control::{PickPlanner, StreamTracker};
 use crate::runtime::{Clock, LoopTiming, Pipeline, PipelineParts};
 use crate::service::{Notifier, Recorder};
+use grasp_calib::TableView;
 use grasp_calib::{CalibFileError, CalibrationFile};
 use grasp_devices::camera::FrameError;
 use grasp_devices::config::{open_arm, open_camera};
+use grasp_models::contract::ImageFit;
 use grasp_models::detector::GraspDetector;
-use grasp_models::{load_backend, BackendError, BackendOptions, GraspModelFile, InferenceBackend};
+use grasp_models::{load_backend, BackendError, BackendOptions, GraspModelFile, InferenceBackend, ModelInfo};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a configuration could not be turned into a running pipeline.
@@ -68,9 +72,67 @@ pub fn load_model_and_calibration(cfg: &Config) -> Result<(GraspModelFile, Calib
     Ok((model, calib))
 }
 
+/// The table view the config asks for, if any (see `[view]` in the example configuration):
+/// refused with the field to fix when the model cannot run on what is asked, when no scale is
+/// known, or when the region is not seen by the calibrated camera.
+pub fn table_view(cfg: &Config, info: &ModelInfo, calib: &CalibrationFile) -> Result<Option<TableView>, SetupError> {
+    let field = |field: &str, message: String| SetupError::Config {
+        calibration: cfg.calibration.path.display().to_string(),
+        source: grasp_devices::config::FieldError::new(field, message),
+    };
+    let model_takes_view = info.image_fit == ImageFit::TableView;
+    let mode = cfg.view.mode.unwrap_or(if model_takes_view { ViewMode::Table } else { ViewMode::Camera });
+    if mode == ViewMode::Camera {
+        if model_takes_view {
+            return Err(field(
+                "view.mode",
+                format!(
+                    "`camera`, but the model {} takes the table view (grasp.image_fit = table_view)",
+                    cfg.model.path.display()
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let trained = match (cfg.view.mm_per_px, info.mm_per_px) {
+        (Some(m), _) => m,
+        (None, Some(m)) => m as f64,
+        (None, None) => {
+            return Err(field(
+                "view.mm_per_px",
+                format!(
+                    "unset, and the model {} declares no training scale (grasp.mm_per_px): set the table mm per model pixel",
+                    cfg.model.path.display()
+                ),
+            ))
+        }
+    };
+    let region = cfg.view.region(&cfg.safety);
+    let size = info.input_size;
+    let (m, ratio) = region.fit(size, trained);
+    if ratio > 1.15 {
+        log::warn!(
+            "the table region is {:.0} mm across but the model sees {size} px at {trained} mm/px = {:.0} mm: the view is scaled to {m:.3} mm/px, so objects look {:.0} % smaller than in training (set view.size_mm smaller, or train at a coarser scale)",
+            region.size_mm,
+            size as f64 * trained,
+            (1.0 - 1.0 / ratio) * 100.0
+        );
+    }
+    let image = (calib.image.width as usize, calib.image.height as usize);
+    let view = TableView::new(&calib.model(), image, region.center_mm, size, m)
+        .map_err(|e| field(cfg.view.region_field(), format!("the table view's region: {e}")))?;
+    log::info!(
+        "table view: {size}x{size} px at {m:.3} mm/px centred on ({:.0}, {:.0}) mm",
+        region.center_mm[0],
+        region.center_mm[1]
+    );
+    Ok(Some(view))
+}
+
 /// Builds the whole pipeline of a config.
 pub fn build_pipeline(cfg: &Config, notifier: Box<dyn Notifier>) -> Result<Pipeline, SetupError> {
     let (model, calib) = load_model_and_calibration(cfg)?;
+    let view = table_view(cfg, &model.info, &calib)?.map(Arc::new);
     let threads = (cfg.model.threads > 0).then_some(cfg.model.threads);
     let backend = load_backend(cfg.model.backend, &model, &BackendOptions { threads })
         .map_err(|source| SetupError::Backend { path: cfg.model.path.display().to_string(), source })?;
@@ -103,6 +165,7 @@ pub fn build_pipeline(cfg: &Config, notifier: Box<dyn Notifier>) -> Result<Pipel
         source,
         detector,
         camera: calib.model(),
+        view,
         calibrated_size: (calib.image.width as usize, calib.image.height as usize),
         grasp_z,
         top_k: cfg.model.top_k,

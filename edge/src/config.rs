@@ -3,8 +3,10 @@
 //! directory. `edge/grasp-edge.example.toml` documents every key; a test keeps it loadable.
 
 use crate::control::{PickSettings, SafetyLimits, StreamSettings, MAX_REACH_MM};
+use grasp_calib::ViewRegion;
 use grasp_devices::arm::{ArmCall, ArmPose};
 pub use grasp_devices::config::{ArmConfig, ArmDialect, CameraConfig, ConfigError, FieldError};
+use grasp_models::contract::MAX_MM_PER_PX;
 use grasp_models::{BackendKind, BackendOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,80 @@ pub struct Config {
     /// `[output]`.
     #[serde(default)]
     pub output: OutputConfig,
+    /// `[view]`: what the model sees.
+    #[serde(default)]
+    pub view: ViewConfig,
+}
+
+/// What the model is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewMode {
+    /// The camera image, centre-cropped and resized to the model's input (`center_crop`).
+    Camera,
+    /// The table view: the table region warped through the calibration to a top-down image at
+    /// the model's training scale (`calib/src/view.rs`).
+    Table,
+}
+
+/// `[view]`: the camera image or the table view, and the table region the view shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    /// `camera` or `table`; unset: `table` for a model whose `grasp.image_fit` is `table_view`,
+    /// else `camera`.
+    #[serde(default)]
+    pub mode: Option<ViewMode>,
+    /// Centre of the viewed region, robot x and y in mm; unset: the centre of the `[safety]`
+    /// workspace box.
+    #[serde(default)]
+    pub center_mm: Option<[f64; 2]>,
+    /// Side of the square region, mm; unset: the workspace box's larger horizontal side.
+    #[serde(default)]
+    pub size_mm: Option<f64>,
+    /// Table mm per model input pixel; unset: the model's declared training scale
+    /// (`grasp.mm_per_px`). Needed for models that declare none (contract version 1).
+    #[serde(default)]
+    pub mm_per_px: Option<f64>,
+}
+
+impl ViewConfig {
+    /// The region shown: the configured one, or the workspace box's.
+    pub fn region(&self, safety: &SafetyLimits) -> ViewRegion {
+        let (lo, hi) = (safety.workspace_min, safety.workspace_max);
+        ViewRegion {
+            center_mm: self.center_mm.unwrap_or([(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0]),
+            size_mm: self.size_mm.unwrap_or((hi[0] - lo[0]).max(hi[1] - lo[1])),
+        }
+    }
+
+    /// The field a region error is about: the configured one, or the workspace box it defaults to.
+    pub fn region_field(&self) -> &'static str {
+        match (self.center_mm, self.size_mm) {
+            (Some(_), _) => "view.center_mm",
+            (None, Some(_)) => "view.size_mm",
+            (None, None) => "safety.workspace_min",
+        }
+    }
+
+    fn validate(&self) -> Result<(), FieldError> {
+        if let Some(c) = self.center_mm {
+            if !c.iter().all(|v| v.is_finite() && v.abs() <= MAX_REACH_MM) {
+                return Err(FieldError::new("view.center_mm", format!("{c:?} must be mm within ±{MAX_REACH_MM}")));
+            }
+        }
+        for (field, v, max) in [
+            ("view.size_mm", self.size_mm, 2.0 * MAX_REACH_MM),
+            ("view.mm_per_px", self.mm_per_px, MAX_MM_PER_PX as f64),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0 && v <= max) {
+                    return Err(FieldError::new(field, format!("{v} must be a positive number up to {max}")));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[model]`: the grasp model and how to run it.
@@ -277,7 +353,7 @@ impl Config {
         if !(self.output.stats_interval_s.is_finite() && self.output.stats_interval_s > 0.0) {
             return f("output.stats_interval_s", "must be positive".into());
         }
-        Ok(())
+        self.view.validate()
     }
 
     /// Checks what needs the calibration's table height: grasps at `table_z + grasp_height_mm`

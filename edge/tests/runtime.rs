@@ -148,7 +148,7 @@ fn garbage_grasps_and_poses_outside_the_workspace_are_refused_not_sent() {
     ];
     let mut stats = Stats::default();
     let mut out: Vec<Candidate> = Vec::new();
-    Pipeline::to_targets(&camera, 10.0, &cfg.safety, &grasps, &mut stats, &mut out);
+    Pipeline::to_targets(&camera, None, 10.0, &cfg.safety, &grasps, &mut stats, &mut out);
     assert_eq!(out.len(), 1, "{:?}", out.iter().map(|c| c.target).collect::<Vec<_>>());
     let t: Target = out[0].target;
     assert!((t.pose.x - 250.0).abs() < 1.0 && t.pose.y.abs() < 1.0 && (t.pose.z - 10.0).abs() < 1e-9, "{t:?}");
@@ -378,4 +378,61 @@ fn live_pick_resumes_on_a_frame_captured_after_the_motion() {
     assert!(checked >= 1, "a frame was decided on after a pick");
     assert!(summary.stale_frames > 0, "frames captured during the motions were dropped");
     assert_eq!(p.control.stats.overtaken, 0);
+}
+
+/// The TRACK targets of a lockstep stream run of the demo frames.
+fn tracks(cfg: &Config) -> Vec<(grasp_devices::arm::ArmPose, f64)> {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let mut p = grasp_edge::app::build_pipeline(cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
+    p.control.parts.arm = recording_arm(calls.clone());
+    p.run(&AtomicBool::new(false), None).unwrap();
+    let calls = calls.lock().unwrap().clone();
+    calls.into_iter().filter_map(|c| if let ArmCall::Track(p, o) = c { Some((p, o)) } else { None }).collect()
+}
+
+/// The table view at the scale the centre crop happens to have on the demo rig (a straight-down
+/// camera: 480 px of 0.667 mm cropped to 224 px = 1.4286 mm per model pixel, centred on the
+/// table point under the camera) shows the model the same picture: the same targets come out,
+/// through the view's affine map instead of the camera's rays.
+#[test]
+fn the_table_view_at_the_crop_scale_gives_the_camera_paths_targets() {
+    let mut cfg = demo_config();
+    cfg.control.mode = ControlMode::Stream;
+    let camera = tracks(&cfg);
+    cfg.view.mode = Some(grasp_edge::config::ViewMode::Table);
+    cfg.view.mm_per_px = Some(400.0 / 600.0 * 480.0 / 224.0);
+    cfg.view.center_mm = Some([250.0, 0.0]);
+    let table = tracks(&cfg);
+    assert!(camera.len() >= 4, "{camera:?}");
+    assert_eq!(camera.len(), table.len(), "{camera:?}\n{table:?}");
+    for ((a, oa), (b, ob)) in camera.iter().zip(&table) {
+        assert!(a.distance(b) < 3.0, "{a:?} vs {b:?}");
+        let dyaw = (a.yaw - b.yaw).abs() % 180.0;
+        assert!(dyaw.min(180.0 - dyaw) < 3.0, "yaw {} vs {}", a.yaw, b.yaw);
+        assert!((oa - ob).abs() < 3.0, "opening {oa} vs {ob}");
+    }
+}
+
+/// A table view needs a scale, and a region the camera sees: refused at start-up (and by
+/// check-config) naming the field.
+#[test]
+fn a_table_view_without_a_scale_or_out_of_sight_is_refused_naming_the_field() {
+    let mut cfg = demo_config();
+    cfg.view.mode = Some(grasp_edge::config::ViewMode::Table);
+    let e = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).err().unwrap().to_string();
+    assert!(e.contains("view.mm_per_px") && e.contains("grasp.mm_per_px"), "{e}");
+    cfg.view.mm_per_px = Some(1.0);
+    cfg.view.center_mm = Some([900.0, 0.0]);
+    let (model, calib) = grasp_edge::app::load_model_and_calibration(&cfg).unwrap();
+    let e = grasp_edge::app::table_view(&cfg, &model.info, &calib).unwrap_err().to_string();
+    assert!(e.contains("view.center_mm") && e.contains("outside the 480x480 image"), "{e}");
+    // The default region is the workspace box: a box beyond the camera's view names it.
+    cfg.view.center_mm = None;
+    cfg.safety.workspace_min = [600.0, -150.0, -10.0];
+    cfg.safety.workspace_max = [900.0, 150.0, 200.0];
+    let e = grasp_edge::app::table_view(&cfg, &model.info, &calib).unwrap_err().to_string();
+    assert!(e.contains("safety.workspace_min"), "{e}");
+    cfg = demo_config();
+    cfg.view.mode = Some(grasp_edge::config::ViewMode::Camera);
+    assert!(grasp_edge::app::table_view(&cfg, &model.info, &calib).unwrap().is_none());
 }

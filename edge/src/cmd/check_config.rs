@@ -17,6 +17,7 @@ pub fn run(args: Args) -> Result<()> {
     let config = args.config;
     let cfg = Config::load(&config)?;
     let (model, calib) = grasp_edge::app::load_model_and_calibration(&cfg)?;
+    let view = grasp_edge::app::table_view(&cfg, &model.info, &calib)?;
     if let CameraConfig::V4l2 { width, height, .. } = &cfg.camera {
         anyhow::ensure!(
             (*width, *height) == (calib.image.width, calib.image.height),
@@ -27,8 +28,9 @@ pub fn run(args: Args) -> Result<()> {
             cfg.calibration.path.display()
         );
     }
+    let seen = view.map_or("the camera image".to_string(), |v| format!("the table view at {:.3} mm/px", v.mm_per_px()));
     println!(
-        "{}: ok (model {} input {}px, calibration {}x{}, arm {:?} on {}, mode {:?})",
+        "{}: ok (model {} input {}px on {seen}, calibration {}x{}, arm {:?} on {}, mode {:?})",
         config.display(),
         cfg.model.path.display(),
         model.info.input_size,

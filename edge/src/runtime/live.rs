@@ -14,8 +14,9 @@
 //! but the decisions' thread ever writes to the arm.
 
 use super::handoff::{Handoff, Taken};
-use super::{check_size, detect, pause, Control, Detected, RuntimeError, Sense, Summary};
+use super::{check_size, detect, pause, Control, Detected, RuntimeError, Seen, Sense, Summary};
 use crate::config::ControlMode;
+use grasp_calib::TableView;
 use grasp_devices::camera::{Frame, FrameError, FrameSource};
 use grasp_models::decode::GraspMaps;
 use grasp_models::detector::GraspDetector;
@@ -28,6 +29,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Perceived {
     frame: Frame,
+    /// Its table view, when the model sees one.
+    view_rgb: Vec<u8>,
     grasps: Vec<Grasp>,
     /// The raw maps, copied only when frames are annotated.
     maps: Option<GraspMaps>,
@@ -111,8 +114,8 @@ pub(super) fn run(
     let base = Counters::of(&control.stats);
     let timeout = control.parts.timing.frame_timeout;
     let copy_maps = control.annotate.is_some();
-    let Sense { source, detector, calibrated_size, top_k, .. } = sense;
-    let (calibrated_size, top_k) = (*calibrated_size, *top_k);
+    let Sense { source, detector, calibrated_size, top_k, view, .. } = sense;
+    let (calibrated_size, top_k, view) = (*calibrated_size, *top_k, view.as_deref());
     std::thread::scope(|s| {
         let shared = &shared;
         let capture = std::thread::Builder::new()
@@ -120,7 +123,7 @@ pub(super) fn run(
             .spawn_scoped(s, move || capture_loop(source.as_mut(), shared, timeout));
         let perception = std::thread::Builder::new()
             .name("perception".into())
-            .spawn_scoped(s, move || perceive_loop(detector, shared, calibrated_size, top_k, copy_maps));
+            .spawn_scoped(s, move || perceive_loop(detector, view, shared, calibrated_size, top_k, copy_maps));
         let result = match (capture, perception) {
             (Ok(_), Ok(_)) => decide_loop(control, shared, stop, max_frames, base),
             (Err(e), _) | (_, Err(e)) => {
@@ -167,12 +170,14 @@ fn capture_loop(source: &mut dyn FrameSource, shared: &Shared, timeout: Duration
 /// The perception thread: the freshest frame through the detector, its grasps published.
 fn perceive_loop(
     detector: &mut GraspDetector,
+    view: Option<&TableView>,
     shared: &Shared,
     calibrated_size: (usize, usize),
     top_k: usize,
     copy_maps: bool,
 ) {
     let mut frame = Frame::default();
+    let mut view_rgb = Vec::new();
     let mut grasps = Vec::new();
     while !shared.results.is_closed() {
         if shared.paused.load(Ordering::SeqCst) {
@@ -202,7 +207,7 @@ fn perceive_loop(
         }
         let inference_start = Instant::now();
         let age_ms = frame.captured.map_or(0.0, |t| inference_start.saturating_duration_since(t).as_secs_f64() * 1e3);
-        let detected = match detect(detector, &frame, top_k, &mut grasps) {
+        let detected = match detect(detector, view, &frame, &mut view_rgb, top_k, &mut grasps) {
             Ok(d) => d,
             Err(e) => return shared.results.event(SenseEvent::Failed(e)),
         };
@@ -211,6 +216,7 @@ fn perceive_loop(
         }
         let mut out = shared.results.spare().unwrap_or_default();
         std::mem::swap(&mut out.frame, &mut frame);
+        std::mem::swap(&mut out.view_rgb, &mut view_rgb);
         out.grasps.clone_from(&grasps);
         if copy_maps {
             match out.maps.as_mut() {
@@ -269,7 +275,8 @@ fn decide_loop(
             shared.frames.discard_if(|f| shared.predates_motion(f));
             shared.paused.store(false, Ordering::SeqCst);
         }
-        let reported = control.report(&p.frame, &p.grasps, decision.chosen, p.maps.as_ref());
+        let seen = Seen::of(&p.frame, control.parts.view.as_deref(), &p.view_rgb);
+        let reported = control.report(&p.frame, seen, &p.grasps, decision.chosen, p.maps.as_ref());
         shared.results.recycle(p);
         reported?;
     }

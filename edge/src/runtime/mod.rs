@@ -11,7 +11,7 @@
 use crate::config::{ControlMode, LoopMode};
 use crate::control::{PickPlanner, PickStep, SafetyLimits, StreamTracker, Target};
 use crate::service::{self, Notifier, Recorder, Stage, Stats};
-use grasp_calib::CameraModel;
+use grasp_calib::{CameraModel, TableView};
 use grasp_devices::arm::{Arm, ArmCall, ArmError, ArmPose, Reconnecting};
 use grasp_devices::camera::{Frame, FrameError, FrameSource};
 use grasp_models::decode::GraspMaps;
@@ -22,6 +22,7 @@ pub mod handoff;
 pub mod live;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where decisions take their time from.
@@ -158,6 +159,8 @@ pub struct PipelineParts {
     pub detector: GraspDetector,
     /// Pixel → robot frame.
     pub camera: CameraModel,
+    /// The table view the model sees instead of the camera image, if any.
+    pub view: Option<Arc<TableView>>,
     /// The image size the calibration is valid for.
     pub calibrated_size: (usize, usize),
     /// Height of grasp points, mm in the robot frame.
@@ -194,7 +197,11 @@ pub struct Sense {
     pub calibrated_size: (usize, usize),
     /// Grasp candidates decoded per frame.
     pub top_k: usize,
+    /// The table view the model sees instead of the camera image, if any.
+    pub view: Option<Arc<TableView>>,
     frame: Frame,
+    /// The table view of the current frame (empty without a view).
+    view_rgb: Vec<u8>,
     grasps: Vec<Grasp>,
 }
 
@@ -202,6 +209,8 @@ pub struct Sense {
 pub struct ControlParts {
     /// Pixel → robot frame.
     pub camera: CameraModel,
+    /// With a table view, grasps are in its pixels and map to the robot affinely.
+    pub view: Option<Arc<TableView>>,
     /// Height of grasp points, mm in the robot frame.
     pub grasp_z: f64,
     /// The workspace box, opening and quality limits.
@@ -271,6 +280,7 @@ impl Pipeline {
             source,
             detector,
             camera,
+            view,
             calibrated_size,
             grasp_z,
             top_k,
@@ -285,9 +295,30 @@ impl Pipeline {
             notifier,
         } = parts;
         Pipeline {
-            sense: Sense { source, detector, calibrated_size, top_k, frame: Frame::default(), grasps: Vec::new() },
+            sense: Sense {
+                source,
+                detector,
+                calibrated_size,
+                top_k,
+                view: view.clone(),
+                frame: Frame::default(),
+                view_rgb: Vec::new(),
+                grasps: Vec::new(),
+            },
             control: Control {
-                parts: ControlParts { camera, grasp_z, safety, mode, tracker, planner, arm, timing, clock, notifier },
+                parts: ControlParts {
+                    camera,
+                    view,
+                    grasp_z,
+                    safety,
+                    mode,
+                    tracker,
+                    planner,
+                    arm,
+                    timing,
+                    clock,
+                    notifier,
+                },
                 annotate: None,
                 recorder: None,
                 on_command: None,
@@ -340,11 +371,14 @@ impl Pipeline {
             let capture_ms = t_capture.elapsed().as_secs_f64() * 1e3;
             check_size(&sense.frame, sense.calibrated_size)?;
             control.stats.frame(sense.frame.index);
-            let detected = detect(&mut sense.detector, &sense.frame, sense.top_k, &mut sense.grasps)?;
+            let view = sense.view.as_deref();
+            let detected =
+                detect(&mut sense.detector, view, &sense.frame, &mut sense.view_rgb, sense.top_k, &mut sense.grasps)?;
             control.begin_frame(&sense.frame, capture_ms, detected);
             let decision = control.decide(&sense.grasps);
             control.actuate(decision.action, stop);
-            control.report(&sense.frame, &sense.grasps, decision.chosen, Some(sense.detector.maps()))?;
+            let seen = Seen::of(&sense.frame, view, &sense.view_rgb);
+            control.report(&sense.frame, seen, &sense.grasps, decision.chosen, Some(sense.detector.maps()))?;
         }
         Ok(())
     }
@@ -372,20 +406,50 @@ struct Detected {
     non_finite: bool,
 }
 
-/// The frame's grasps (best first) into `grasps`.
+/// The frame's grasps (best first) into `grasps`: in the camera frame's pixels, or with a table
+/// view in the view's (warped into `view_rgb` first; the warp counts as preprocessing).
 fn detect(
     detector: &mut GraspDetector,
+    view: Option<&TableView>,
     frame: &Frame,
+    view_rgb: &mut Vec<u8>,
     top_k: usize,
     grasps: &mut Vec<Grasp>,
 ) -> Result<Detected, RuntimeError> {
     let broken_before = detector.non_finite_frames;
-    let (found, times) = detector
-        .detect(&frame.rgb, frame.width, frame.height, top_k)
+    let t_warp = Instant::now();
+    let (rgb, w, h) = match view {
+        Some(v) => {
+            v.warp(&frame.rgb, view_rgb);
+            (&view_rgb[..], v.size(), v.size())
+        }
+        None => (&frame.rgb[..], frame.width, frame.height),
+    };
+    let warp_ms = t_warp.elapsed().as_secs_f64() * 1e3;
+    let (found, mut times) = detector
+        .detect(rgb, w, h, top_k)
         .map_err(|source| RuntimeError::Detect { origin: frame.origin.clone(), source })?;
+    times.pre += warp_ms;
     grasps.clear();
     grasps.extend_from_slice(found);
     Ok(Detected { times, non_finite: detector.non_finite_frames > broken_before })
+}
+
+/// The image the model saw: the camera frame, or its table view.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    rgb: &'a [u8],
+    width: usize,
+    height: usize,
+}
+
+impl<'a> Seen<'a> {
+    fn of(frame: &'a Frame, view: Option<&TableView>, view_rgb: &'a [u8]) -> Self {
+        match view {
+            Some(v) => Seen { rgb: view_rgb, width: v.size(), height: v.size() },
+            None => Seen { rgb: &frame.rgb, width: frame.width, height: frame.height },
+        }
+    }
 }
 
 impl Pipeline {
@@ -393,6 +457,7 @@ impl Pipeline {
     /// counted and logged, never sent.
     pub fn to_targets(
         camera: &CameraModel,
+        view: Option<&TableView>,
         grasp_z: f64,
         safety: &SafetyLimits,
         grasps: &[Grasp],
@@ -401,19 +466,27 @@ impl Pipeline {
     ) {
         out.clear();
         for g in grasps {
-            let target =
-                match camera.grasp_to_robot(g.x as f64, g.y as f64, g.angle as f64, g.width as f64, Some(grasp_z)) {
-                    Ok(r) => Target {
-                        pose: ArmPose { x: r.x, y: r.y, z: r.z, yaw: r.yaw.to_degrees() },
-                        opening_mm: r.opening_mm,
-                        quality: g.quality,
-                    },
-                    Err(e) => {
-                        *stats.refusals.entry("no-robot-point").or_default() += 1;
-                        log::debug!("grasp at ({:.0}, {:.0}) px refused: {e}", g.x, g.y);
-                        continue;
-                    }
-                };
+            let (x, y, angle, width) = (g.x as f64, g.y as f64, g.angle as f64, g.width as f64);
+            let robot = match view {
+                // A view pixel is a table point: the affine map, no ray to cast.
+                Some(v) if [x, y, angle, width].iter().all(|a| a.is_finite()) => {
+                    Ok(v.grasp_to_robot(x, y, angle, width, grasp_z))
+                }
+                Some(_) => Err(grasp_calib::TransformError::NonFinite),
+                None => camera.grasp_to_robot(x, y, angle, width, Some(grasp_z)),
+            };
+            let target = match robot {
+                Ok(r) => Target {
+                    pose: ArmPose { x: r.x, y: r.y, z: r.z, yaw: r.yaw.to_degrees() },
+                    opening_mm: r.opening_mm,
+                    quality: g.quality,
+                },
+                Err(e) => {
+                    *stats.refusals.entry("no-robot-point").or_default() += 1;
+                    log::debug!("grasp at ({:.0}, {:.0}) px refused: {e}", g.x, g.y);
+                    continue;
+                }
+            };
             match safety.check(&target) {
                 Ok(()) => out.push(Candidate { grasp: *g, target }),
                 Err(r) => {
@@ -583,8 +656,10 @@ impl Control {
     fn decide(&mut self, grasps: &[Grasp]) -> Decision {
         let t_plan = Instant::now();
         let (candidates, targets) = (&mut self.candidates, &mut self.targets);
+        let view = self.parts.view.as_deref();
         Pipeline::to_targets(
             &self.parts.camera,
+            view,
             self.parts.grasp_z,
             &self.parts.safety,
             grasps,
@@ -669,20 +744,22 @@ impl Control {
     }
 
     /// The annotated frame, the flight recorder and the stats line (log and systemd STATUS).
+    /// `seen` is what the model saw (the frame or its table view: the annotation draws on it),
     /// `maps` are the frame's raw maps, for the annotation's heat-map (absent: no annotation).
     fn report(
         &mut self,
         frame: &Frame,
+        seen: Seen<'_>,
         grasps: &[Grasp],
         chosen: Option<usize>,
         maps: Option<&GraspMaps>,
     ) -> Result<(), RuntimeError> {
-        let (w, h) = (frame.width, frame.height);
         let index = self.summary.frames;
         if let (Some((dir, every)), Some(maps)) = (&self.annotate, maps) {
             if index.is_multiple_of(*every) || index == 1 {
                 let path = dir.join(format!("frame-{index:06}.png"));
-                if let Err(e) = service::write_annotated(&path, &frame.rgb, w, h, grasps, chosen, maps) {
+                let (rgb, w, h) = (seen.rgb, seen.width, seen.height);
+                if let Err(e) = service::write_annotated(&path, rgb, w, h, grasps, chosen, maps) {
                     log::warn!("cannot write annotated frame {}: {e}", path.display());
                 }
             }

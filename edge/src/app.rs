@@ -6,8 +6,8 @@ use crate::config::{CameraConfig, Config, LoopMode};
 use crate::control::{PickPlanner, StreamTracker};
 use crate::runtime::{Clock, LoopTiming, Pipeline, PipelineParts};
 use crate::service::{Notifier, Recorder};
-use grasp_calib::TableView;
 use grasp_calib::{CalibFileError, CalibrationFile};
+use grasp_calib::{TableView, ViewRegion};
 use grasp_devices::camera::FrameError;
 use grasp_devices::config::{open_arm, open_camera};
 use grasp_models::contract::ImageFit;
@@ -94,39 +94,59 @@ pub fn table_view(cfg: &Config, info: &ModelInfo, calib: &CalibrationFile) -> Re
         }
         return Ok(None);
     }
-    let trained = match (cfg.view.mm_per_px, info.mm_per_px) {
-        (Some(m), _) => m,
-        (None, Some(m)) => m as f64,
-        (None, None) => {
-            return Err(field(
-                "view.mm_per_px",
-                format!(
-                    "unset, and the model {} declares no training scale (grasp.mm_per_px): set the table mm per model pixel",
-                    cfg.model.path.display()
-                ),
-            ))
-        }
-    };
     let region = cfg.view.region(&cfg.safety);
+    let view = view_of(calib, info, region, cfg.view.mm_per_px).map_err(|e| match e {
+        ViewSetupError::NoScale => field(
+            "view.mm_per_px",
+            format!(
+                "unset, and the model {} declares no training scale (grasp.mm_per_px): set the table mm per model pixel",
+                cfg.model.path.display()
+            ),
+        ),
+        ViewSetupError::Region(e) => field(cfg.view.region_field(), format!("the table view's region: {e}")),
+    })?;
+    Ok(Some(view))
+}
+
+/// Why a table view cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewSetupError {
+    /// Neither the model nor the caller gives a scale.
+    #[error("the model declares no training scale (grasp.mm_per_px) and none was given")]
+    NoScale,
+    /// The region is not seen by the camera.
+    #[error(transparent)]
+    Region(#[from] grasp_calib::ViewError),
+}
+
+/// The S×S table view of `region` for the model `info` through the camera of `calib`, at the
+/// given scale or the model's own (`grasp.mm_per_px`); a region too large for S pixels at that
+/// scale is scaled down with a warning (no tiling).
+pub fn view_of(
+    calib: &CalibrationFile,
+    info: &ModelInfo,
+    region: ViewRegion,
+    mm_per_px: Option<f64>,
+) -> Result<TableView, ViewSetupError> {
+    let trained = mm_per_px.or(info.mm_per_px.map(f64::from)).ok_or(ViewSetupError::NoScale)?;
     let size = info.input_size;
     let (m, ratio) = region.fit(size, trained);
     if ratio > 1.15 {
         log::warn!(
-            "the table region is {:.0} mm across but the model sees {size} px at {trained} mm/px = {:.0} mm: the view is scaled to {m:.3} mm/px, so objects look {:.0} % smaller than in training (set view.size_mm smaller, or train at a coarser scale)",
+            "the table region is {:.0} mm across but the model sees {size} px at {trained} mm/px = {:.0} mm: the view is scaled to {m:.3} mm/px, so objects look {:.0} % smaller than in training (view a smaller region, or train at a coarser scale)",
             region.size_mm,
             size as f64 * trained,
             (1.0 - 1.0 / ratio) * 100.0
         );
     }
     let image = (calib.image.width as usize, calib.image.height as usize);
-    let view = TableView::new(&calib.model(), image, region.center_mm, size, m)
-        .map_err(|e| field(cfg.view.region_field(), format!("the table view's region: {e}")))?;
+    let view = TableView::new(&calib.model(), image, region.center_mm, size, m)?;
     log::info!(
         "table view: {size}x{size} px at {m:.3} mm/px centred on ({:.0}, {:.0}) mm",
         region.center_mm[0],
         region.center_mm[1]
     );
-    Ok(Some(view))
+    Ok(view)
 }
 
 /// Builds the whole pipeline of a config.

@@ -173,3 +173,51 @@ fn torch_and_tract_print_the_same_grasps() {
     };
     assert_eq!(run("tract"), run("torch"));
 }
+
+/// With --calibration the model sees the table view and grasps come out in the robot frame; a
+/// model that takes the table view is refused without one, naming the flag.
+#[test]
+fn the_table_view_prints_robot_frame_grasps_and_table_view_models_need_a_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let frame = demo.join("frames/013.jpg");
+    let calibration = demo.join("calibration.toml");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ggcnn-p-rgb-224.onnx");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--model", model.to_str().unwrap(), "--backend", "tract", "--json"];
+        args.extend_from_slice(extra);
+        args.push(frame.to_str().unwrap());
+        detect(&args)
+    };
+    // The demo camera: 0.667 mm per pixel, 480 px cropped to 224: the crop's scale is 1.4286 mm/px.
+    let o = run(&["--calibration", calibration.to_str().unwrap(), "--view-mm-per-px", "1.4285714"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(line["view"], "table");
+    let g = &line["grasps"][0];
+    // The camera path's grasp on this frame, through the calibration: (277, 227.7) px is
+    // x = 250 + (277 − 240)·0.667, y = −(227.7 − 240)·0.667.
+    let (x, y) = (g["x_mm"].as_f64().unwrap(), g["y_mm"].as_f64().unwrap());
+    assert!((x - 274.7).abs() < 3.0 && (y - 8.2).abs() < 3.0, "{g}");
+    assert!((g["yaw_deg"].as_f64().unwrap() + 25.8).abs() < 3.0, "{g}");
+    // The shipped model declares no scale: the flag is asked for.
+    let o = run(&["--calibration", calibration.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--view-mm-per-px"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A region the camera does not see is named.
+    let o =
+        run(&["--calibration", calibration.to_str().unwrap(), "--view-mm-per-px", "1", "--view-center-mm", "900,0"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(900, 0) mm"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A table-view model without a calibration.
+    let arch = Architecture::ggcnn();
+    let mut info = ModelInfo::new(arch.kind, None, 64);
+    info.image_fit = grasp_models::contract::ImageFit::TableView;
+    info.mm_per_px = Some(1.0);
+    let tv = dir.path().join("table-view.onnx");
+    std::fs::write(&tv, export(&arch, &NamedWeights::random(&arch, 9), &info, &ExportOptions::default()).unwrap())
+        .unwrap();
+    let o = detect(&["--model", tv.to_str().unwrap(), "--backend", "tract", frame.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("table view") && err.contains("--calibration"), "{err}");
+}

@@ -398,6 +398,7 @@ fn tracks(cfg: &Config) -> Vec<(grasp_devices::arm::ArmPose, f64)> {
 fn the_table_view_at_the_crop_scale_gives_the_camera_paths_targets() {
     let mut cfg = demo_config();
     cfg.control.mode = ControlMode::Stream;
+    cfg.view.mode = Some(grasp_edge::config::ViewMode::Camera);
     let camera = tracks(&cfg);
     cfg.view.mode = Some(grasp_edge::config::ViewMode::Table);
     cfg.view.mm_per_px = Some(400.0 / 600.0 * 480.0 / 224.0);
@@ -419,6 +420,7 @@ fn the_table_view_at_the_crop_scale_gives_the_camera_paths_targets() {
 fn a_table_view_without_a_scale_or_out_of_sight_is_refused_naming_the_field() {
     let mut cfg = demo_config();
     cfg.view.mode = Some(grasp_edge::config::ViewMode::Table);
+    cfg.view.mm_per_px = None;
     let e = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).err().unwrap().to_string();
     assert!(e.contains("view.mm_per_px") && e.contains("grasp.mm_per_px"), "{e}");
     cfg.view.mm_per_px = Some(1.0);

@@ -519,10 +519,11 @@ impl Control {
         match &r {
             Ok(_) => {
                 self.stats.rtt(t0.elapsed());
-                // Glass to command: the first command a frame caused, against its capture time.
+                // Glass to command: when the frame's first command was written (the call's start,
+                // not its ACK), against the frame's capture time.
                 if self.sent_this_frame.is_empty() && !matches!(call, ArmCall::Stop | ArmCall::Session) {
                     if let Some(captured) = self.frame_captured {
-                        self.stats.latency(captured.elapsed());
+                        self.stats.latency(t0.saturating_duration_since(captured));
                     }
                 }
                 self.stats.commands += 1;

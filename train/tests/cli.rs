@@ -156,6 +156,47 @@ fn cv_runs_at_toy_scale() {
     assert_eq!(table.lines().filter(|l| l.starts_with("| GG-CNN") || l.starts_with("| MTG-CNN")).count(), 6, "{table}");
     assert!(table.contains("| MTG-CNN_p | Depth | positional |"));
     assert!(out.join("table.md").exists() && out.join("fig6_val_success.png").exists() && out.join("cv.json").exists());
+    // Synthetic scenes carry depth and mask: every MTG row trained with its auxiliary target.
+    for l in table.lines().filter(|l| l.starts_with("| MTG-CNN")) {
+        assert!(l.trim_end().ends_with("| 1.00 |"), "aux_target_fraction: {l}");
+    }
+    // The cells, as a Slurm array would run them: the plan lists 12 done cells; a lost cell is
+    // named by --collect, rerun alone by its number, and the table is whole again.
+    let out_s = out.to_str().unwrap();
+    let plan = ok(grasp_train(&["cv", "--plan", "--folds", "2", "--out", out_s]));
+    assert_eq!(plan.lines().filter(|l| l.contains(" done ")).count(), 12, "{plan}");
+    let lost = out.join("mtgcnn-depth-plain/fold1");
+    std::fs::remove_file(lost.join("cell.json")).unwrap();
+    let o = grasp_train(&["cv", "--collect", "--folds", "2", "--out", out_s]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 of 12 cells") && err.contains("9 (MTG-CNN (Depth, plain) fold 1)"), "{err}");
+    let common = [
+        "--dataset",
+        &data,
+        "--epochs",
+        "1",
+        "--input-size",
+        "32",
+        "--folds",
+        "2",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+    ];
+    let mut args = vec!["cv", "--cell", "9", "--out", out_s];
+    args.extend_from_slice(&common);
+    let one = ok(grasp_train(&args));
+    assert!(one.contains("MTG-CNN (Depth, plain) fold 1: test success"), "{one}");
+    let again = ok(grasp_train(&["cv", "--collect", "--folds", "2", "--out", out_s]));
+    assert_eq!(again.lines().filter(|l| l.starts_with("| GG-CNN") || l.starts_with("| MTG-CNN")).count(), 6, "{again}");
+    let o = grasp_train(&["cv", "--cell", "12", "--out", out_s, "--dataset", &data, "--folds", "2"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("there are 12 cells"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -230,4 +271,43 @@ fn a_diverging_run_stops_with_a_message() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "a learning rate of 1e30 must diverge");
     assert!(err.contains("the loss became") && err.contains("last good checkpoint"), "{err}");
+}
+
+/// `scripts/slurm-cv.sh` submits one array task per cell and a collect job after the array, with
+/// the training options passed through (a fake `sbatch` records what would be submitted).
+#[test]
+fn slurm_script_submits_one_array_task_per_cell_then_the_collect() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = d.path().join("sbatch.log");
+    let fake = format!("#!/bin/sh\necho \"$@\" >> {}\necho $(( $(wc -l < {}) + 41 ))\n", log.display(), log.display());
+    std::fs::write(bin.join("sbatch"), fake).unwrap();
+    std::fs::set_permissions(bin.join("sbatch"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm-cv.sh");
+    let out = d.path().join("table 1");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let o = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .args(["--dataset", "jacquard:/data/Jacquard", "--epochs", "40", "--folds", "3"])
+        .env("PATH", path)
+        .env("GRASP_TRAIN", env!("CARGO_BIN_EXE_grasp-train"))
+        .output()
+        .unwrap();
+    let stdout = ok(o);
+    assert!(stdout.contains("submitted 18 cells as array job 42 and the table as job 43"), "{stdout}");
+    let submitted = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = submitted.lines().collect();
+    assert_eq!(lines.len(), 2, "{submitted}");
+    assert!(lines[0].contains("--array=0-17") && lines[0].contains("--gres=gpu:1"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("cv --out table\\ 1") || lines[0].contains("table\\ 1"),
+        "paths are quoted: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains("--epochs 40") && lines[0].contains("--cell $SLURM_ARRAY_TASK_ID"), "{}", lines[0]);
+    assert!(lines[1].contains("--dependency=afterany:42") && lines[1].contains("--collect --folds 3"), "{}", lines[1]);
+    let o = Command::new("bash").arg(&script).arg(&out).args(["--folds", "9"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--folds must be 1..5"));
 }

@@ -33,6 +33,9 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let Args { train, arch, aux, loss, out, resume, export_aux } = args;
+    if train.datasets.is_empty() {
+        bail!("--dataset KIND:PATH is required (e.g. --dataset cornell:../shared/data/cornell-crops)");
+    }
     let arch = Architecture::new(arch, aux)?;
     let aux = arch.aux_task();
     let cfg = fit_config(&train, arch.kind, aux, loss, export_aux);

@@ -28,9 +28,9 @@ pub use std::path::PathBuf;
 /// The training settings `fit` and `cv` share.
 #[derive(Args, Clone)]
 pub struct TrainArgs {
-    /// Training data as KIND:PATH, repeatable to mix sources. KIND: `cornell` (`*r.png` +
-    /// `*cpos.txt`) or `jacquard` (Jacquard layout; also what `grasp-train synth` writes).
-    #[arg(long = "dataset", required = true)]
+    /// Training data as KIND:PATH (required to train), repeatable to mix sources. KIND: `cornell`
+    /// (`*r.png` + `*cpos.txt`) or `jacquard` (Jacquard layout; also what `grasp-train synth` writes).
+    #[arg(long = "dataset")]
     pub datasets: Vec<DatasetSpec>,
     /// Epochs (paper: 40).
     #[arg(long, default_value_t = 40)]

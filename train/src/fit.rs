@@ -11,7 +11,7 @@ use crate::split::{split, Split, SplitMode};
 use anyhow::{bail, Context, Result};
 use grasp_models::arch::{ArchError, ArchKind, Architecture, AuxTask};
 use grasp_models::contract::ModelInfo;
-use grasp_models::decode::{Decoder, GraspMaps};
+use grasp_models::decode::{Decoder, GraspMaps, PeakMode};
 use grasp_models::metric::{grasp_succeeds, IouMode};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -334,7 +334,8 @@ impl Fitter {
             let started = Instant::now();
             let sums = self.train_epoch(epoch, &net, &mut opt, &mut store, &split.train, &info)?;
             let train_seconds = started.elapsed().as_secs_f64();
-            let results = evaluate_net(&net, &val_views, &info, self.device, cfg.batch_size);
+            // Validation decodes as the paper evaluates: the argmax of smoothed Q.
+            let results = evaluate_net(&net, &val_views, &argmax_decoding(&info), self.device, cfg.batch_size);
             let m = EpochMetrics {
                 epoch,
                 train_loss: sums.mean(sums.total),
@@ -513,6 +514,21 @@ impl Fitter {
     }
 }
 
+/// `info` with the paper's evaluation decoding: the single argmax of smoothed Q, whatever its value.
+pub fn argmax_decoding(info: &ModelInfo) -> ModelInfo {
+    ModelInfo { decode: grasp_models::DecodeParams { mode: PeakMode::Argmax, ..info.decode.clone() }, ..info.clone() }
+}
+
+/// Test success of trained weights on a split's test images, percent, two ways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestSuccess {
+    /// The paper's way: the argmax of smoothed Q is the grasp.
+    pub argmax: f64,
+    /// The runtime's way: the best local maximum with Q ≥ the model's peak threshold (an image
+    /// without one counts as a failure).
+    pub thresholded: f64,
+}
+
 /// Evaluates trained weights on a split's test images (used by cross-validation).
 pub fn test_success(
     store: &mut SampleStore,
@@ -520,9 +536,12 @@ pub fn test_success(
     net: &GraspNet,
     info: &ModelInfo,
     device: Device,
-) -> Result<f64> {
+) -> Result<TestSuccess> {
     let views = center_views(store, indices, info)?;
-    Ok(success_percent(&evaluate_net(net, &views, info, device, 8)))
+    Ok(TestSuccess {
+        argmax: success_percent(&evaluate_net(net, &views, &argmax_decoding(info), device, 8)),
+        thresholded: success_percent(&evaluate_net(net, &views, info, device, 8)),
+    })
 }
 
 /// Evaluation views: the plain centre crop the robot sees, no augmentation, no label-dependent crop.

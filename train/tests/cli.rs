@@ -158,7 +158,7 @@ fn cv_runs_at_toy_scale() {
     assert!(out.join("table.md").exists() && out.join("fig6_val_success.png").exists() && out.join("cv.json").exists());
     // Synthetic scenes carry depth and mask: every MTG row trained with its auxiliary target.
     for l in table.lines().filter(|l| l.starts_with("| MTG-CNN")) {
-        assert!(l.trim_end().ends_with("| 1.00 |"), "aux_target_fraction: {l}");
+        assert!(l.contains("| 1.00 |"), "aux_target_fraction: {l}");
     }
     // The cells, as a Slurm array would run them: the plan lists 12 done cells; a lost cell is
     // named by --collect, rerun alone by its number, and the table is whole again.

@@ -254,6 +254,9 @@ pub struct FitOutcome {
     pub onnx: PathBuf,
 }
 
+/// Batches prepared ahead of the training step by the prefetch thread.
+pub const PREFETCH_BATCHES: usize = 2;
+
 /// One training run.
 pub struct Fitter {
     /// Its settings.
@@ -442,29 +445,53 @@ impl Fitter {
         );
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let mut sums = LossSums::default();
-        for chunk in order.chunks(cfg.batch_size) {
-            let mut items = Vec::with_capacity(chunk.len());
-            for &i in chunk {
-                let s = store.get(i)?;
-                let t = augment.random_view(&mut rng, s.width, s.height, cfg.input_size);
-                items.push(prepare(s, &t, info, info.aux_task));
+        // Loading, decoding, augmenting and ground-truth maps run on a prefetch thread, a bounded
+        // queue ahead of the training step (same order and random draws as in one thread, so
+        // runs stay reproducible).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Prepared>, DatasetError>>(PREFETCH_BATCHES);
+        let batch_size = cfg.batch_size;
+        let input_size = cfg.input_size;
+        std::thread::scope(|scope| -> Result<LossSums> {
+            scope.spawn(move || {
+                for chunk in order.chunks(batch_size) {
+                    let mut items = Vec::with_capacity(chunk.len());
+                    for &i in chunk {
+                        match store.get(i) {
+                            Ok(s) => {
+                                let t = augment.random_view(&mut rng, s.width, s.height, input_size);
+                                items.push(prepare(s, &t, info, info.aux_task));
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                    // The trainer stopped (an error): nothing more to prepare.
+                    if tx.send(Ok(items)).is_err() {
+                        return;
+                    }
+                }
+            });
+            for items in rx {
+                let items = items?;
+                sums.aux_targets += items.iter().filter(|p| p.aux.is_some()).count();
+                let refs: Vec<&Prepared> = items.iter().collect();
+                let (input, targets) = batch_tensors(&refs, cfg.input_size, self.device);
+                let l = loss(cfg.loss, &net.forward(&input), &targets);
+                let total = l.total.double_value(&[]);
+                if !total.is_finite() {
+                    bail!("the loss became {total} at epoch {epoch} (q {} cos {} sin {} width {} aux {}); the last good checkpoint is {}", l.q, l.cos, l.sin, l.width, l.aux, self.out.join("last.ot").display());
+                }
+                opt.backward_step(&l.total);
+                sums.add(&l, total, items.len());
+                let rate = sums.seen as f64 / started.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {:.4} {rate:.1} img/s", sums.mean(sums.total)));
+                bar.inc(1);
             }
-            sums.aux_targets += items.iter().filter(|p| p.aux.is_some()).count();
-            let refs: Vec<&Prepared> = items.iter().collect();
-            let (input, targets) = batch_tensors(&refs, cfg.input_size, self.device);
-            let l = loss(cfg.loss, &net.forward(&input), &targets);
-            let total = l.total.double_value(&[]);
-            if !total.is_finite() {
-                bail!("the loss became {total} at epoch {epoch} (q {} cos {} sin {} width {} aux {}); the last good checkpoint is {}", l.q, l.cos, l.sin, l.width, l.aux, self.out.join("last.ot").display());
-            }
-            opt.backward_step(&l.total);
-            sums.add(&l, total, chunk.len());
-            let rate = sums.seen as f64 / started.elapsed().as_secs_f64();
-            bar.set_message(format!("loss {:.4} {rate:.1} img/s", sums.mean(sums.total)));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        Ok(sums)
+            bar.finish_and_clear();
+            Ok(sums)
+        })
     }
 
     /// Logs an epoch, saves the last (and a new best) checkpoint, the run state and the metrics.

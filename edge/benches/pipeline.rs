@@ -39,8 +39,12 @@ fn measure(mut p: Pipeline, frames: u64) -> anyhow::Result<(Pipeline, f64)> {
 fn main() -> anyhow::Result<()> {
     let frames: u64 = std::env::var("FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let threads: usize = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    // `GRASP_REPO` when the binary runs away from its build tree (scripts/gpu-check.sh).
+    let repo = std::env::var_os("GRASP_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let demo = repo.join("edge/demo");
+    let target = repo.join("target");
     std::fs::create_dir_all(&target)?;
     let mut backends = vec![BackendKind::Tract];
     if cfg!(feature = "torch") {

@@ -17,6 +17,12 @@ use std::time::Instant;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
+/// The repository: `GRASP_REPO` when the binary runs elsewhere (scripts/gpu-check.sh), else where
+/// it was built.
+fn repo() -> PathBuf {
+    std::env::var_os("GRASP_REPO").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -38,7 +44,7 @@ fn time_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn onnxruntime(threads: usize, runs: usize, models: &[PathBuf]) -> Option<BTreeMap<String, f64>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repo();
     let venv = root.join(".venv/bin/python");
     let py = if venv.exists() { venv } else { "python3".into() };
     let out = std::process::Command::new(py)
@@ -93,7 +99,7 @@ fn tract_ms(proto: &pb::ModelProto, threads: usize, runs: usize) -> f64 {
 
 fn main() {
     let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-inference");
+    let dir = repo().join("target/bench-inference");
     std::fs::create_dir_all(&dir).unwrap();
     let arch = Architecture::ggcnn();
     let info = ModelInfo::new(arch.kind, None, 300);

@@ -4,7 +4,7 @@
 use crate::config::ViewMode;
 use crate::config::{CameraConfig, Config, LoopMode};
 use crate::control::{PickPlanner, StreamTracker};
-use crate::runtime::{Clock, LoopTiming, Pipeline, PipelineParts};
+use crate::runtime::{Clock, ControlParts, LoopTiming, Pipeline, PipelineParts};
 use crate::service::{Notifier, Recorder};
 use grasp_calib::{CalibFileError, CalibrationFile};
 use grasp_calib::{TableView, ViewRegion};
@@ -184,20 +184,22 @@ pub fn build_pipeline(cfg: &Config, notifier: Box<dyn Notifier>) -> Result<Pipel
     let mut p = Pipeline::new(PipelineParts {
         source,
         detector,
-        camera: calib.model(),
-        view,
         calibrated_size: (calib.image.width as usize, calib.image.height as usize),
-        grasp_z,
         top_k: cfg.model.top_k,
-        safety: cfg.safety,
-        mode: cfg.control.mode,
         loop_mode,
-        tracker: StreamTracker::new(cfg.control.stream),
-        planner: PickPlanner::new(cfg.control.pick),
-        arm: open_arm(&cfg.arm),
-        timing,
-        clock,
-        notifier,
+        control: ControlParts {
+            camera: calib.model(),
+            view,
+            grasp_z,
+            safety: cfg.safety,
+            mode: cfg.control.mode,
+            tracker: StreamTracker::new(cfg.control.stream),
+            planner: PickPlanner::new(cfg.control.pick),
+            arm: open_arm(&cfg.arm),
+            timing,
+            clock,
+            notifier,
+        },
     });
 
     if let Some(dir) = &cfg.output.annotate_dir {

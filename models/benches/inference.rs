@@ -20,7 +20,9 @@ use tract_onnx::prelude::*;
 /// The repository: `GRASP_REPO` when the binary runs elsewhere (scripts/gpu-check.sh), else where
 /// it was built.
 fn repo() -> PathBuf {
-    std::env::var_os("GRASP_REPO").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+    std::env::var_os("GRASP_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -136,41 +136,7 @@ fn cv_runs_at_toy_scale() {
     let d = tempfile::tempdir().unwrap();
     let data = synth(d.path(), 20);
     let out = d.path().join("cv");
-    let table = ok(grasp_train(&[
-        "cv",
-        "--dataset",
-        &data,
-        "--epochs",
-        "1",
-        "--input-size",
-        "32",
-        "--folds",
-        "2",
-        "--batch-size",
-        "8",
-        "--out",
-        out.to_str().unwrap(),
-        "--threads",
-        "1",
-    ]));
-    assert_eq!(table.lines().filter(|l| l.starts_with("| GG-CNN") || l.starts_with("| MTG-CNN")).count(), 6, "{table}");
-    assert!(table.contains("| MTG-CNN_p | Depth | positional |"));
-    assert!(out.join("table.md").exists() && out.join("fig6_val_success.png").exists() && out.join("cv.json").exists());
-    // Synthetic scenes carry depth and mask: every MTG row trained with its auxiliary target.
-    for l in table.lines().filter(|l| l.starts_with("| MTG-CNN")) {
-        assert!(l.contains("| 1.00 |"), "aux_target_fraction: {l}");
-    }
-    // The cells, as a Slurm array would run them: the plan lists 12 done cells; a lost cell is
-    // named by --collect, rerun alone by its number, and the table is whole again.
     let out_s = out.to_str().unwrap();
-    let plan = ok(grasp_train(&["cv", "--plan", "--folds", "2", "--out", out_s]));
-    assert_eq!(plan.lines().filter(|l| l.contains(" done ")).count(), 12, "{plan}");
-    let lost = out.join("mtgcnn-depth-plain/fold1");
-    std::fs::remove_file(lost.join("cell.json")).unwrap();
-    let o = grasp_train(&["cv", "--collect", "--folds", "2", "--out", out_s]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("1 of 12 cells") && err.contains("9 (MTG-CNN (Depth, plain) fold 1)"), "{err}");
     let common = [
         "--dataset",
         &data,
@@ -185,6 +151,24 @@ fn cv_runs_at_toy_scale() {
         "--threads",
         "1",
     ];
+    let table = ok(grasp_train(&[&["cv", "--out", out_s][..], &common].concat()));
+    assert_eq!(table.lines().filter(|l| l.starts_with("| GG-CNN") || l.starts_with("| MTG-CNN")).count(), 6, "{table}");
+    assert!(table.contains("| MTG-CNN_p | Depth | positional |"));
+    assert!(out.join("table.md").exists() && out.join("fig6_val_success.png").exists() && out.join("cv.json").exists());
+    // Synthetic scenes carry depth and mask: every MTG row trained with its auxiliary target.
+    for l in table.lines().filter(|l| l.starts_with("| MTG-CNN")) {
+        assert!(l.contains("| 1.00 |"), "aux_target_fraction: {l}");
+    }
+    // The cells, as a Slurm array would run them: the plan lists 12 done cells; a lost cell is
+    // named by --collect, rerun alone by its number, and the table is whole again.
+    let plan = ok(grasp_train(&["cv", "--plan", "--folds", "2", "--out", out_s]));
+    assert_eq!(plan.lines().filter(|l| l.contains(" done ")).count(), 12, "{plan}");
+    let lost = out.join("mtgcnn-depth-plain/fold1");
+    std::fs::remove_file(lost.join("cell.json")).unwrap();
+    let o = grasp_train(&["cv", "--collect", "--folds", "2", "--out", out_s]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 of 12 cells") && err.contains("9 (MTG-CNN (Depth, plain) fold 1)"), "{err}");
     let mut args = vec!["cv", "--cell", "9", "--out", out_s];
     args.extend_from_slice(&common);
     let one = ok(grasp_train(&args));

@@ -157,34 +157,14 @@ pub struct PipelineParts {
     pub source: Box<dyn FrameSource>,
     /// The model with its preprocessing and decoding.
     pub detector: GraspDetector,
-    /// Pixel → robot frame.
-    pub camera: CameraModel,
-    /// The table view the model sees instead of the camera image, if any.
-    pub view: Option<Arc<TableView>>,
     /// The image size the calibration is valid for.
     pub calibrated_size: (usize, usize),
-    /// Height of grasp points, mm in the robot frame.
-    pub grasp_z: f64,
     /// Grasp candidates decoded per frame.
     pub top_k: usize,
-    /// The workspace box, opening and quality limits.
-    pub safety: SafetyLimits,
-    /// Stream or pick.
-    pub mode: ControlMode,
     /// Live or lockstep.
     pub loop_mode: LoopMode,
-    /// Stream mode's decisions.
-    pub tracker: StreamTracker,
-    /// Pick mode's decisions.
-    pub planner: PickPlanner,
-    /// The arm, reconnecting.
-    pub arm: Reconnecting,
-    /// Timeouts and periods.
-    pub timing: LoopTiming,
-    /// Where decisions take their time from.
-    pub clock: Clock,
-    /// systemd (or nothing).
-    pub notifier: Box<dyn Notifier>,
+    /// The decisions' half (its table view, if any, is also what perception warps to).
+    pub control: ControlParts,
 }
 
 /// The perception half: camera and model, light in, grasps out (its own threads in live mode).
@@ -276,49 +256,20 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline of `parts`, without annotation, recorder or command callback.
     pub fn new(parts: PipelineParts) -> Self {
-        let PipelineParts {
-            source,
-            detector,
-            camera,
-            view,
-            calibrated_size,
-            grasp_z,
-            top_k,
-            safety,
-            mode,
-            loop_mode,
-            tracker,
-            planner,
-            arm,
-            timing,
-            clock,
-            notifier,
-        } = parts;
+        let PipelineParts { source, detector, calibrated_size, top_k, loop_mode, control } = parts;
         Pipeline {
             sense: Sense {
                 source,
                 detector,
                 calibrated_size,
                 top_k,
-                view: view.clone(),
+                view: control.view.clone(),
                 frame: Frame::default(),
                 view_rgb: Vec::new(),
                 grasps: Vec::new(),
             },
             control: Control {
-                parts: ControlParts {
-                    camera,
-                    view,
-                    grasp_z,
-                    safety,
-                    mode,
-                    tracker,
-                    planner,
-                    arm,
-                    timing,
-                    clock,
-                    notifier,
-                },
+                parts: control,
                 annotate: None,
                 recorder: None,
                 on_command: None,

@@ -16,6 +16,7 @@ use grasp_train::cv::{collect, run_cell, write_table, Cell, CELL_RESULT};
 ///
 /// Example (toy scale): grasp-train cv --dataset jacquard:/tmp/synth --epochs 1 --input-size 64 --folds 2 --out runs/cv
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(flatten)]
     train: TrainArgs,

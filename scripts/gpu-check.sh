@@ -15,7 +15,8 @@
 #  4. milliseconds per frame at batch 1 (after warm-up; every inference copies its maps back to
 #     the host, which synchronises the stream) and the whole pipeline's frames per second, from
 #     the inference and pipeline benches.
-# Environment: GRASP_TORCH_PYTHON, a Python whose `torch` is the CUDA build (default: python3).
+# Environment: GRASP_TORCH_PYTHON, a Python whose `torch` is the CUDA build (default: python3), or
+# GRASP_TORCH_LIB, its torch/lib directly. Without a GPU the checks run on the CPU and check 1 fails.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="${1:-all}"
@@ -56,8 +57,8 @@ EOF
 run() {
     local py="${GRASP_TORCH_PYTHON:-python3}" fails=0
     local torch_lib
-    torch_lib=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') || {
-        echo "gpu-check: $py has no torch (set GRASP_TORCH_PYTHON)" >&2
+    torch_lib=${GRASP_TORCH_LIB:-$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')} || {
+        echo "gpu-check: $py has no torch (set GRASP_TORCH_PYTHON, or GRASP_TORCH_LIB to a torch/lib)" >&2
         exit 1
     }
     export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -10,7 +10,7 @@
 //! image). The warp is a lookup table built once per calibration: for each view pixel, the
 //! camera pixel its table point projects to, as bilinear taps.
 
-use crate::camera::{CameraModel, RobotGrasp};
+use crate::camera::{CameraModel, RobotGrasp, TransformError};
 use nalgebra::Point3;
 
 /// Why a region of the table cannot be viewed.
@@ -239,18 +239,28 @@ impl TableView {
 
     /// A grasp found in the view (centre in view pixels, angle Φ counter-clockwise on screen,
     /// opening in view pixels) → the robot grasp at height `z`: the affine map of the view.
-    pub fn grasp_to_robot(&self, u: f64, v: f64, angle: f64, opening_px: f64, z: f64) -> RobotGrasp {
+    /// A non-finite input is refused (as [`CameraModel::grasp_to_robot`] does), so no caller can
+    /// turn garbage into a pose.
+    pub fn grasp_to_robot(
+        &self,
+        u: f64,
+        v: f64,
+        angle: f64,
+        opening_px: f64,
+        z: f64,
+    ) -> Result<RobotGrasp, TransformError> {
+        if ![u, v, angle, opening_px, z].iter().all(|a| a.is_finite()) {
+            return Err(TransformError::NonFinite);
+        }
         let (x, y) = self.table_point(u, v);
         // View y runs along robot −y: a counter-clockwise angle on screen is counter-clockwise
         // about robot +z, so the yaw is Φ, kept in (−π/2, π/2] as the camera path does.
-        let mut yaw = angle;
-        while yaw > std::f64::consts::FRAC_PI_2 {
-            yaw -= std::f64::consts::PI;
+        let pi = std::f64::consts::PI;
+        let mut yaw = (angle + std::f64::consts::FRAC_PI_2).rem_euclid(pi) - std::f64::consts::FRAC_PI_2;
+        if yaw <= -std::f64::consts::FRAC_PI_2 {
+            yaw += pi;
         }
-        while yaw <= -std::f64::consts::FRAC_PI_2 {
-            yaw += std::f64::consts::PI;
-        }
-        RobotGrasp { x, y, z, yaw, opening_mm: opening_px * self.mm_per_px }
+        Ok(RobotGrasp { x, y, z, yaw, opening_mm: opening_px * self.mm_per_px })
     }
 }
 
@@ -339,15 +349,26 @@ mod tests {
     fn grasps_map_to_the_robot_affinely() {
         let cam = camera(600.0, 0.0);
         let view = TableView::new(&cam, (640, 480), CENTER, 300, 0.5).unwrap();
-        let g = view.grasp_to_robot(149.5, 149.5, 0.0, 60.0, 10.0);
+        let g = view.grasp_to_robot(149.5, 149.5, 0.0, 60.0, 10.0).unwrap();
         assert!((g.x - 250.0).abs() < 1e-9 && g.y.abs() < 1e-9 && g.z == 10.0);
         assert!((g.opening_mm - 30.0).abs() < 1e-9 && g.yaw.abs() < 1e-12);
         // 90° on screen (opening up the view) is robot +y: yaw +90°.
-        let g = view.grasp_to_robot(10.0, 20.0, std::f64::consts::FRAC_PI_2, 10.0, 0.0);
+        let g = view.grasp_to_robot(10.0, 20.0, std::f64::consts::FRAC_PI_2, 10.0, 0.0).unwrap();
         assert!((g.yaw - std::f64::consts::FRAC_PI_2).abs() < 1e-12, "{}", g.yaw);
         assert!((g.y - (74.75 - 20.0 * 0.5)).abs() < 1e-9);
-        let g = view.grasp_to_robot(0.0, 0.0, 2.0, 10.0, 0.0);
+        let g = view.grasp_to_robot(0.0, 0.0, 2.0, 10.0, 0.0).unwrap();
         assert!((g.yaw - (2.0 - std::f64::consts::PI)).abs() < 1e-12, "wrapped into (−π/2, π/2]");
+        let g = view.grasp_to_robot(0.0, 0.0, -std::f64::consts::FRAC_PI_2, 10.0, 0.0).unwrap();
+        assert!((g.yaw - std::f64::consts::FRAC_PI_2).abs() < 1e-12, "−π/2 wraps to +π/2");
+        let g = view.grasp_to_robot(0.0, 0.0, -7.0, 10.0, 0.0).unwrap();
+        assert!((g.yaw - (-7.0 + 2.0 * std::f64::consts::PI)).abs() < 1e-12, "{}", g.yaw);
+        // Garbage never becomes a pose (an infinite angle used to loop forever in the wrap).
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(view.grasp_to_robot(bad, 0.0, 0.0, 10.0, 0.0), Err(TransformError::NonFinite));
+            assert_eq!(view.grasp_to_robot(0.0, 0.0, bad, 10.0, 0.0), Err(TransformError::NonFinite));
+            assert_eq!(view.grasp_to_robot(0.0, 0.0, 0.0, bad, 0.0), Err(TransformError::NonFinite));
+            assert_eq!(view.grasp_to_robot(0.0, 0.0, 0.0, 10.0, bad), Err(TransformError::NonFinite));
+        }
         // The same grasp through the camera: a view pixel's table point, projected into the
         // image, gives the camera's grasp with the same yaw and opening.
         let mut cam0 = cam;
@@ -356,7 +377,7 @@ mod tests {
         let (x, y) = view0.table_point(100.0, 200.0);
         let (pu, pv) = cam0.project(&Point3::new(x, y, 0.0)).unwrap();
         let through_camera = cam0.grasp_to_robot(pu, pv, 0.4, 60.0, None).unwrap();
-        let affine = view0.grasp_to_robot(100.0, 200.0, 0.4, 60.0, 0.0);
+        let affine = view0.grasp_to_robot(100.0, 200.0, 0.4, 60.0, 0.0).unwrap();
         assert!((through_camera.x - affine.x).abs() < 1e-6 && (through_camera.y - affine.y).abs() < 1e-6);
         assert!((through_camera.yaw - affine.yaw).abs() < 1e-9);
         assert!((through_camera.opening_mm - 60.0).abs() < 1e-6, "1 px = 1 mm at 600 mm with f = 600");

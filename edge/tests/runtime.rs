@@ -248,10 +248,12 @@ impl grasp_devices::camera::FrameSource for StampedSource {
     }
 }
 
-/// An in-memory arm whose motions take `motion` each; it notes when each motion ended.
+/// An in-memory arm whose motions take `motion` each and whose TRACK commands take `track`; it
+/// notes when each motion ended.
 struct SlowArm {
     inner: RecordingArm,
     motion: Duration,
+    track: Duration,
     ends: Arc<Mutex<Vec<Instant>>>,
 }
 
@@ -272,6 +274,7 @@ impl Arm for SlowArm {
         self.inner.home()
     }
     fn track(&mut self, p: grasp_devices::arm::ArmPose, o: f64) -> Result<(), grasp_devices::arm::ArmError> {
+        std::thread::sleep(self.track);
         self.inner.track(p, o)
     }
     fn wait_done(&mut self, id: u64, timeout: Duration) -> Result<(), grasp_devices::arm::ArmError> {
@@ -323,6 +326,37 @@ fn live_mode_decides_on_the_freshest_frame_with_bounded_latency() {
     assert_eq!(sent.last(), Some(&ArmCall::Stop));
 }
 
+/// Live mode writes annotated frames (the maps are copied only for the frames that want them):
+/// frame 1 and every 3rd decided frame, none other, also when the decisions are slower than
+/// perception (a 50 ms TRACK), so that the next result is published before it is asked for.
+#[test]
+fn live_mode_annotates_the_frames_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = demo_config();
+    cfg.control.mode = ControlMode::Stream;
+    cfg.control.loop_mode = Some(grasp_edge::config::LoopMode::Live);
+    cfg.camera = CameraConfig::Replay { dir: demo_dir().join("frames"), fps: 30.0, looping: true };
+    cfg.output.annotate_dir = Some(dir.path().into());
+    cfg.output.annotate_every = 3;
+    cfg.control.stream.rate_hz = 1000.0; // a TRACK on every decided frame
+    let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier)).unwrap();
+    let opener: ArmOpener = Box::new(|| {
+        let inner = RecordingArm::new(Arc::new(Mutex::new(Vec::new())));
+        let slow = SlowArm { inner, motion: Duration::ZERO, track: Duration::from_millis(50), ends: Arc::default() };
+        Ok(Box::new(slow) as Box<dyn Arm>)
+    });
+    let backoff = Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) };
+    p.control.parts.arm = Reconnecting::new("slow", opener, backoff);
+    let summary = p.run(&AtomicBool::new(false), Some(10)).unwrap();
+    assert_eq!(summary.frames, 10);
+    let mut written: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    written.sort();
+    assert_eq!(written, ["frame-000001.png", "frame-000003.png", "frame-000006.png", "frame-000009.png"]);
+    let img = image::open(dir.path().join("frame-000003.png")).unwrap();
+    assert!(img.width() > 0 && img.height() > 0);
+}
+
 /// Live pick mode: perception pauses during the motions, and the first frame decided on after a
 /// pick was captured after its last motion ended, never during it.
 #[test]
@@ -344,7 +378,8 @@ fn live_pick_resumes_on_a_frame_captured_after_the_motion() {
     let ends2 = ends.clone();
     let opener: ArmOpener = Box::new(move || {
         let inner = RecordingArm::new(Arc::new(Mutex::new(Vec::new())));
-        Ok(Box::new(SlowArm { inner, motion: Duration::from_millis(60), ends: ends2.clone() }) as Box<dyn Arm>)
+        Ok(Box::new(SlowArm { inner, motion: Duration::from_millis(60), track: Duration::ZERO, ends: ends2.clone() })
+            as Box<dyn Arm>)
     });
     p.control.parts.arm =
         Reconnecting::new("memory", opener, Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) });

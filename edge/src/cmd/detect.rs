@@ -147,7 +147,8 @@ pub fn run(args: Args) -> Result<()> {
             let robot: Vec<RobotGrasp> = grasps
                 .iter()
                 .map(|g| view.grasp_to_robot(g.x as f64, g.y as f64, g.angle as f64, g.width as f64, *z))
-                .collect();
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("a grasp in {shown} has no table point"))?;
             print_robot(&shown, &backend_name, &robot, grasps, &ms, args.json)?;
             continue;
         }

@@ -32,7 +32,7 @@ struct Perceived {
     /// Its table view, when the model sees one.
     view_rgb: Vec<u8>,
     grasps: Vec<Grasp>,
-    /// The raw maps, copied only when frames are annotated.
+    /// The raw maps, copied only while the decisions want them for an annotation.
     maps: Option<GraspMaps>,
     detected: Detected,
     /// Age of the frame when its inference began, ms.
@@ -62,6 +62,11 @@ struct Shared {
     dropped: AtomicU64,
     /// Frames inferred while a newer one was already waiting (see [`crate::service::Stats::overtaken`]).
     overtaken: AtomicU64,
+    /// One of the next two decided frames is annotated: perception copies the maps (a few hundred
+    /// KB) only then. Two, because perception runs up to one result ahead of the decisions: the
+    /// result decided as frame n+1 was published after frame n was taken, when this flag already
+    /// covered n and n+1.
+    want_maps: AtomicBool,
 }
 
 impl Shared {
@@ -113,7 +118,6 @@ pub(super) fn run(
     let shared = Shared::default();
     let base = Counters::of(&control.stats);
     let timeout = control.parts.timing.frame_timeout;
-    let copy_maps = control.annotate.is_some();
     let Sense { source, detector, calibrated_size, top_k, view, .. } = sense;
     let (calibrated_size, top_k, view) = (*calibrated_size, *top_k, view.as_deref());
     std::thread::scope(|s| {
@@ -123,7 +127,7 @@ pub(super) fn run(
             .spawn_scoped(s, move || capture_loop(source.as_mut(), shared, timeout));
         let perception = std::thread::Builder::new()
             .name("perception".into())
-            .spawn_scoped(s, move || perceive_loop(detector, view, shared, calibrated_size, top_k, copy_maps));
+            .spawn_scoped(s, move || perceive_loop(detector, view, shared, calibrated_size, top_k));
         let result = match (capture, perception) {
             (Ok(_), Ok(_)) => decide_loop(control, shared, stop, max_frames, base),
             (Err(e), _) | (_, Err(e)) => {
@@ -174,7 +178,6 @@ fn perceive_loop(
     shared: &Shared,
     calibrated_size: (usize, usize),
     top_k: usize,
-    copy_maps: bool,
 ) {
     let mut frame = Frame::default();
     let mut view_rgb = Vec::new();
@@ -218,11 +221,13 @@ fn perceive_loop(
         std::mem::swap(&mut out.frame, &mut frame);
         std::mem::swap(&mut out.view_rgb, &mut view_rgb);
         out.grasps.clone_from(&grasps);
-        if copy_maps {
+        if shared.want_maps.load(Ordering::SeqCst) {
             match out.maps.as_mut() {
                 Some(m) => m.clone_from(detector.maps()),
                 None => out.maps = Some(detector.maps().clone()),
             }
+        } else {
+            out.maps = None;
         }
         (out.detected, out.age_ms) = (detected, age_ms);
         shared.results.publish(out);
@@ -241,6 +246,8 @@ fn decide_loop(
     while !stop.load(Ordering::SeqCst) && max_frames.is_none_or(|m| control.summary.frames < m) {
         control.poll_arm();
         base.add(&mut control.stats, shared);
+        let next = control.summary.frames + 1;
+        shared.want_maps.store(control.annotates(next) || control.annotates(next + 1), Ordering::SeqCst);
         let p = match shared.results.take(pause::LIVE_WAIT_SLICE) {
             Taken::Value(p) => p,
             Taken::Event(SenseEvent::Skipped(e)) => {

@@ -420,10 +420,7 @@ impl Pipeline {
             let (x, y, angle, width) = (g.x as f64, g.y as f64, g.angle as f64, g.width as f64);
             let robot = match view {
                 // A view pixel is a table point: the affine map, no ray to cast.
-                Some(v) if [x, y, angle, width].iter().all(|a| a.is_finite()) => {
-                    Ok(v.grasp_to_robot(x, y, angle, width, grasp_z))
-                }
-                Some(_) => Err(grasp_calib::TransformError::NonFinite),
+                Some(v) => v.grasp_to_robot(x, y, angle, width, grasp_z),
                 None => camera.grasp_to_robot(x, y, angle, width, Some(grasp_z)),
             };
             let target = match robot {
@@ -695,6 +692,11 @@ impl Control {
         }
     }
 
+    /// Whether the decided frame number `index` (from 1) is written as an annotated frame.
+    pub(super) fn annotates(&self, index: u64) -> bool {
+        self.annotate.as_ref().is_some_and(|(_, every)| index == 1 || index.is_multiple_of(*every))
+    }
+
     /// The annotated frame, the flight recorder and the stats line (log and systemd STATUS).
     /// `seen` is what the model saw (the frame or its table view: the annotation draws on it),
     /// `maps` are the frame's raw maps, for the annotation's heat-map (absent: no annotation).
@@ -707,8 +709,8 @@ impl Control {
         maps: Option<&GraspMaps>,
     ) -> Result<(), RuntimeError> {
         let index = self.summary.frames;
-        if let (Some((dir, every)), Some(maps)) = (&self.annotate, maps) {
-            if index.is_multiple_of(*every) || index == 1 {
+        if let (Some((dir, _)), Some(maps)) = (&self.annotate, maps) {
+            if self.annotates(index) {
                 let path = dir.join(format!("frame-{index:06}.png"));
                 let (rgb, w, h) = (seen.rgb, seen.width, seen.height);
                 if let Err(e) = service::write_annotated(&path, rgb, w, h, grasps, chosen, maps) {

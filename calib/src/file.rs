@@ -239,6 +239,13 @@ impl CalibrationFile {
         }
     }
 
+    /// Where the ray of the image's centre meets the table: the default centre of a table view.
+    pub fn image_center_on_table(&self) -> Result<[f64; 2], crate::TransformError> {
+        let (w, h) = (self.image.width as f64, self.image.height as f64);
+        let p = self.model().pixel_to_robot(w / 2.0 - 0.5, h / 2.0 - 0.5, None)?;
+        Ok([p.x, p.y])
+    }
+
     /// A file describing `m`, for `width × height` images.
     pub fn from_model(
         model: &CameraModel,

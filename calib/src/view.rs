@@ -55,6 +55,16 @@ pub enum ViewError {
     },
 }
 
+/// Parses a table point `X,Y` in mm (the command lines' `--view-center-mm`).
+pub fn parse_table_point(s: &str) -> Result<[f64; 2], String> {
+    let v: Vec<f64> =
+        s.split(',').map(|p| p.trim().parse::<f64>().map_err(|e| format!("`{p}`: {e}"))).collect::<Result<_, _>>()?;
+    match v[..] {
+        [x, y] if x.is_finite() && y.is_finite() => Ok([x, y]),
+        _ => Err(format!("`{s}`: expected two finite numbers X,Y in mm")),
+    }
+}
+
 /// The region of the table a view shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ViewRegion {
@@ -92,6 +102,8 @@ pub struct TableView {
     mm_per_px: f64,
     center: [f64; 2],
     table_z: f64,
+    /// The camera's optical centre, robot frame, mm (a view pixel is the ray through it).
+    camera_center: [f64; 3],
     image: (usize, usize),
     taps: Vec<Taps>,
 }
@@ -137,6 +149,7 @@ impl TableView {
             mm_per_px: m,
             center: center_mm,
             table_z: camera.table_z,
+            camera_center: camera.pose.translation.into(),
             image,
             taps: Vec::with_capacity(size * size),
         };
@@ -239,6 +252,12 @@ impl TableView {
 
     /// A grasp found in the view (centre in view pixels, angle Φ counter-clockwise on screen,
     /// opening in view pixels) → the robot grasp at height `z`: the affine map of the view.
+    ///
+    /// A view pixel shows whatever lies on the camera ray through its table point, so a grasp at
+    /// height `z` is where that ray meets the plane z (as the camera path intersects its rays
+    /// with it): the table point scaled towards the camera's foot by (C_z − z)/(C_z − table_z),
+    /// and the opening by the same factor. Ignoring it would misplace a grasp 20 mm above the
+    /// table by 20 mm · tan(view angle) (12 mm at 30°). The map stays affine.
     /// A non-finite input is refused (as [`CameraModel::grasp_to_robot`] does), so no caller can
     /// turn garbage into a pose.
     pub fn grasp_to_robot(
@@ -252,7 +271,14 @@ impl TableView {
         if ![u, v, angle, opening_px, z].iter().all(|a| a.is_finite()) {
             return Err(TransformError::NonFinite);
         }
-        let (x, y) = self.table_point(u, v);
+        let (tx, ty) = self.table_point(u, v);
+        let [cx, cy, cz] = self.camera_center;
+        let s = (cz - z) / (cz - self.table_z);
+        if !(s > 0.0) {
+            // The plane z is at or above the camera: no ray meets it in front.
+            return Err(TransformError::NoIntersection { u, v, z });
+        }
+        let (x, y) = (cx + (tx - cx) * s, cy + (ty - cy) * s);
         // View y runs along robot −y: a counter-clockwise angle on screen is counter-clockwise
         // about robot +z, so the yaw is Φ, kept in (−π/2, π/2] as the camera path does.
         let pi = std::f64::consts::PI;
@@ -260,7 +286,7 @@ impl TableView {
         if yaw <= -std::f64::consts::FRAC_PI_2 {
             yaw += pi;
         }
-        Ok(RobotGrasp { x, y, z, yaw, opening_mm: opening_px * self.mm_per_px })
+        Ok(RobotGrasp { x, y, z, yaw, opening_mm: opening_px * self.mm_per_px * s })
     }
 }
 
@@ -287,6 +313,12 @@ mod tests {
     }
 
     const CENTER: [f64; 2] = [250.0, 0.0];
+
+    /// The gap between two yaws of a parallel gripper (same under a half turn), radians.
+    pub(super) fn yaw_gap(a: f64, b: f64) -> f64 {
+        let d = (a - b).rem_euclid(std::f64::consts::PI);
+        d.min(std::f64::consts::PI - d)
+    }
 
     #[test]
     fn a_view_pixel_is_its_table_point_and_back() {
@@ -351,7 +383,8 @@ mod tests {
         let view = TableView::new(&cam, (640, 480), CENTER, 300, 0.5).unwrap();
         let g = view.grasp_to_robot(149.5, 149.5, 0.0, 60.0, 10.0).unwrap();
         assert!((g.x - 250.0).abs() < 1e-9 && g.y.abs() < 1e-9 && g.z == 10.0);
-        assert!((g.opening_mm - 30.0).abs() < 1e-9 && g.yaw.abs() < 1e-12);
+        // 10 mm above the table the camera (600 mm up) sees 590/600 as much per pixel.
+        assert!((g.opening_mm - 30.0 * 590.0 / 600.0).abs() < 1e-9 && g.yaw.abs() < 1e-12, "{g:?}");
         // 90° on screen (opening up the view) is robot +y: yaw +90°.
         let g = view.grasp_to_robot(10.0, 20.0, std::f64::consts::FRAC_PI_2, 10.0, 0.0).unwrap();
         assert!((g.yaw - std::f64::consts::FRAC_PI_2).abs() < 1e-12, "{}", g.yaw);
@@ -382,6 +415,34 @@ mod tests {
         assert!((through_camera.yaw - affine.yaw).abs() < 1e-9);
         assert!((through_camera.opening_mm - 60.0).abs() < 1e-6, "1 px = 1 mm at 600 mm with f = 600");
         assert!((affine.opening_mm - 30.0).abs() < 1e-9, "60 view px of 0.5 mm");
+        // Above the table, on a tilted camera: the ray through the view pixel meets the plane z
+        // where the camera path's ray does.
+        let mut tilted = camera(500.0, 30.0);
+        tilted.intrinsics = Intrinsics::pinhole(600.0, 600.0, 320.0, 240.0);
+        let view = TableView::new(&tilted, (640, 480), CENTER, 300, 0.5).unwrap();
+        for (u, v, angle, z) in [(100.0, 200.0, 0.4, 40.0), (250.0, 30.0, -1.2, 120.0), (150.0, 150.0, 1.0, 0.0)] {
+            let (x, y) = view.table_point(u, v);
+            let (pu, pv) = tilted.project(&Point3::new(x, y, 0.0)).unwrap();
+            // The same opening: both jaw ends' table points, projected.
+            let half = |k: f64| {
+                let (ex, ey) = view.table_point(u + k * 30.0 * f64::cos(angle), v - k * 30.0 * f64::sin(angle));
+                tilted.project(&Point3::new(ex, ey, 0.0)).unwrap()
+            };
+            let (a, b) = (half(-1.0), half(1.0));
+            let (du, dv) = (b.0 - a.0, b.1 - a.1);
+            let cam_angle = (-dv).atan2(du);
+            let through_camera = tilted.grasp_to_robot(pu, pv, cam_angle, du.hypot(dv), Some(z)).unwrap();
+            let affine = view.grasp_to_robot(u, v, angle, 60.0, z).unwrap();
+            let err = (through_camera.x - affine.x).hypot(through_camera.y - affine.y);
+            assert!(err < 0.5, "z {z}: {err:.2} mm apart ({through_camera:?} vs {affine:?})");
+            assert!((through_camera.opening_mm - affine.opening_mm).abs() < 0.5, "{through_camera:?} vs {affine:?}");
+            assert!(crate::view::tests::yaw_gap(through_camera.yaw, affine.yaw) < 0.01);
+        }
+        // A plane at or above the camera is met by no ray in front of it.
+        assert!(matches!(
+            view.grasp_to_robot(10.0, 10.0, 0.0, 10.0, 600.0),
+            Err(TransformError::NoIntersection { .. })
+        ));
     }
 
     #[test]

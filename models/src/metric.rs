@@ -51,6 +51,27 @@ impl GraspRect {
         GraspRect { cx, cy, angle, length: dx.hypot(dy), jaw: (p[2].0 - p[1].0).hypot(p[2].1 - p[1].1) }
     }
 
+    /// The rectangle seen through a point map `f` (e.g. a camera's projection, or image → table
+    /// view): its centre, both ends of the opening and both edges of the jaw are mapped, and the
+    /// result is the rectangle through them (exact for affine maps, a local linearisation for a
+    /// perspective one). None when `f` has no image for one of those points.
+    pub fn mapped(&self, f: impl Fn(f64, f64) -> Option<(f64, f64)>) -> Option<GraspRect> {
+        let (ux, uy) = (self.angle.cos(), -self.angle.sin()); // opening direction, pixels
+        let (vx, vy) = (-uy, ux);
+        let (l, j) = (self.length / 2.0, self.jaw / 2.0);
+        let c = f(self.cx, self.cy)?;
+        let (a, b) = (f(self.cx - ux * l, self.cy - uy * l)?, f(self.cx + ux * l, self.cy + uy * l)?);
+        let (p, q) = (f(self.cx - vx * j, self.cy - vy * j)?, f(self.cx + vx * j, self.cy + vy * j)?);
+        let (du, dv) = (b.0 - a.0, b.1 - a.1);
+        let mut angle = (-dv).atan2(du);
+        if angle > PI / 2.0 {
+            angle -= PI;
+        } else if angle <= -PI / 2.0 {
+            angle += PI;
+        }
+        Some(GraspRect { cx: c.0, cy: c.1, angle, length: du.hypot(dv), jaw: (q.0 - p.0).hypot(q.1 - p.1) })
+    }
+
     /// Corners, counter-clockwise in a y-up frame (so the shoelace area is positive in pixel
     /// coordinates with y down, consistently for every rectangle).
     pub fn corners(&self) -> [(f64, f64); 4] {
@@ -183,6 +204,18 @@ pub fn grasp_succeeds(pred: &Grasp, ground_truth: &[GraspRect], mode: IouMode) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rectangle_maps_through_a_similarity_exactly() {
+        let r = GraspRect { cx: 10.0, cy: 20.0, angle: 0.3, length: 40.0, jaw: 10.0 };
+        assert_eq!(r.mapped(|x, y| Some((x, y))).unwrap(), r);
+        // Scale 2, then rotate by 90° counter-clockwise on screen ((x, y) → (y, −x) with y down).
+        let m = r.mapped(|x, y| Some((2.0 * y, -2.0 * x))).unwrap();
+        assert!((m.cx - 40.0).abs() < 1e-9 && (m.cy + 20.0).abs() < 1e-9);
+        assert!((m.length - 80.0).abs() < 1e-9 && (m.jaw - 20.0).abs() < 1e-9);
+        assert!(angle_difference(m.angle, 0.3 + PI / 2.0) < 1e-9, "{}", m.angle);
+        assert_eq!(r.mapped(|x, y| (x < 25.0).then_some((x, y))), None, "an end without an image");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

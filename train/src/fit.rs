@@ -599,6 +599,18 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
     let weights = if run.join("best.ot").exists() { run.join("best.ot") } else { run.join("last.ot") };
     vs.load(&weights).with_context(|| format!("loading {}", weights.display()))?;
     let mut info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
+    if let Some(scale) = trained_scale(cfg)? {
+        info.mm_per_px = Some(scale.mm_per_px as f32);
+        if scale.table_view {
+            info.image_fit = grasp_models::contract::ImageFit::TableView;
+        }
+        log::info!(
+            "the model sees the table at {:.4} mm/px (±{:.0} % by the zoom augmentation){}",
+            scale.mm_per_px,
+            scale.jitter * 100.0,
+            if scale.table_view { ", in the table view" } else { "" }
+        );
+    }
     let split = SampleStore::open(&cfg.datasets, cfg.max_samples, cfg.seed)
         .map(|s| split(&s.refs, cfg.fold, cfg.split, cfg.seed))
         .ok();
@@ -630,6 +642,43 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
         out.display()
     );
     Ok(out.to_path_buf())
+}
+
+/// The table scale a run's model was trained at, from its datasets' `synth.toml`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainedScale {
+    /// Table mm per input pixel at the centre of the zoom range.
+    pub mm_per_px: f64,
+    /// Half the zoom range around it, as a fraction.
+    pub jitter: f64,
+    /// Every dataset is a table-view set: the model expects the table view.
+    pub table_view: bool,
+}
+
+/// The scale a run's model sees, when every dataset declares one and they agree within 1 %:
+/// data scale × image side / input side, divided by √(max zoom) when augmenting (the geometric
+/// centre of the zoom range [1, max], which then spans ±(√max − 1)). None when a dataset has no
+/// declared scale (Cornell, Jacquard, posed sets) or they differ.
+pub fn trained_scale(cfg: &FitConfig) -> Result<Option<TrainedScale>> {
+    let mut scales = vec![];
+    let mut table_view = true;
+    for d in &cfg.datasets {
+        let info = crate::synth::SynthInfo::read(&d.path)?;
+        match info.as_ref().and_then(|i| i.mm_per_px.map(|m| (m, i))) {
+            Some((m, i)) => {
+                scales.push(m * i.size as f64 / cfg.input_size as f64);
+                table_view &= i.kind == crate::synth::SynthKind::TableView;
+            }
+            None => return Ok(None),
+        }
+    }
+    let Some(&first) = scales.first() else { return Ok(None) };
+    if scales.iter().any(|m| (m / first - 1.0).abs() > 0.01) {
+        log::warn!("the datasets have different scales ({scales:?} mm/px at the input): the model declares none");
+        return Ok(None);
+    }
+    let zoom = if cfg.augment { crate::augment::Augment::default().max_zoom as f64 } else { 1.0 };
+    Ok(Some(TrainedScale { mm_per_px: first / zoom.sqrt(), jitter: zoom.sqrt() - 1.0, table_view }))
 }
 
 /// Loads the weights of a finished run into a fresh network.

@@ -24,6 +24,7 @@ enum Command {
     Export(cmd::export::Args),
     Eval(cmd::eval::Args),
     Cv(cmd::cv::Args),
+    Poses(cmd::poses::Args),
 }
 
 fn main() -> Result<()> {
@@ -35,5 +36,6 @@ fn main() -> Result<()> {
         Command::Export(args) => cmd::export::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Cv(args) => cmd::cv::run(args),
+        Command::Poses(args) => cmd::poses::run(args),
     }
 }

@@ -18,6 +18,11 @@ use std::path::Path;
 
 /// Height of the synthetic camera above the table, m.
 pub const CAMERA_HEIGHT_M: f32 = 1.0;
+/// Side of the table square one scene covers, mm: a top-down scene of `size` pixels has
+/// `SCENE_MM / size` mm per pixel (objects are sized relative to the scene).
+pub const SCENE_MM: f64 = 300.0;
+/// Sensor noise amplitude, as a fraction of full scale.
+pub const NOISE: f64 = 0.02;
 /// Views rendered per object.
 pub const VIEWS_PER_OBJECT: usize = 2;
 
@@ -40,8 +45,10 @@ struct Object {
 
 /// One rendered scene.
 pub struct Scene {
-    /// Side, pixels.
-    pub size: usize,
+    /// Pixels per row.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
     /// Packed RGB8.
     pub rgb: Vec<u8>,
     /// Perfect depth, m from the camera.
@@ -121,8 +128,19 @@ fn local_grasps(o: &Object, max_opening: f64) -> Vec<(f64, f64, f64, f64, f64)> 
     out
 }
 
-/// Renders one view of `o` at centre (cx, cy) rotated by `phi` (counter-clockwise on screen).
-fn render(o: &Object, size: usize, cx: f64, cy: f64, phi: f64, background: [f64; 3], rng: &mut ChaCha8Rng) -> Scene {
+/// Renders one view of `o` at centre (cx, cy) rotated by `phi` (counter-clockwise on screen),
+/// with sensor noise of amplitude `noise`.
+#[allow(clippy::too_many_arguments)]
+fn render(
+    o: &Object,
+    size: usize,
+    cx: f64,
+    cy: f64,
+    phi: f64,
+    background: [f64; 3],
+    noise: f64,
+    rng: &mut ChaCha8Rng,
+) -> Scene {
     let n = size;
     let (s, c) = phi.sin_cos();
     // Object axis u = (cos φ, −sin φ) in pixels; v = (sin φ, cos φ) is its perpendicular.
@@ -156,7 +174,7 @@ fn render(o: &Object, size: usize, cx: f64, cy: f64, phi: f64, background: [f64;
             let norm = (gx * gx + gy * gy + 1.0).sqrt();
             let shade = 0.35 + 0.65 * ((-gx * light[0] - gy * light[1] + light[2]) / norm).max(0.0);
             let inside = height[i] > 0.0;
-            let noise = rng.gen_range(-0.02..0.02);
+            let noise = if noise > 0.0 { rng.gen_range(-noise..noise) } else { 0.0 };
             let colour = if inside {
                 let (u, _) = local(x as f64, y as f64);
                 let stripe = if o.stripes > 0.0 && (u / o.stripes).rem_euclid(2.0) < 1.0 { 0.8 } else { 1.0 };
@@ -183,11 +201,16 @@ fn render(o: &Object, size: usize, cx: f64, cy: f64, phi: f64, background: [f64;
             GraspRect { cx: x, cy: y, angle, length: opening, jaw }
         })
         .collect();
-    Scene { size, rgb, depth, mask, grasps }
+    Scene { width: size, height: size, rgb, depth, mask, grasps }
 }
 
 /// Renders scene `index` of a generator seeded with `seed` (views of one object share its shape).
 pub fn scene(seed: u64, index: usize, size: usize) -> Scene {
+    scene_with_noise(seed, index, size, NOISE).0
+}
+
+/// [`scene`] with sensor noise `noise`, and the table's colour (linear, 0–1).
+pub fn scene_with_noise(seed: u64, index: usize, size: usize, noise: f64) -> (Scene, [f64; 3]) {
     let object_index = index / VIEWS_PER_OBJECT;
     let mut obj_rng = ChaCha8Rng::seed_from_u64(seed ^ (object_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let sz = size as f64;
@@ -199,29 +222,104 @@ pub fn scene(seed: u64, index: usize, size: usize) -> Scene {
     let cx = sz / 2.0 + view_rng.gen_range(-0.12..0.12) * sz;
     let cy = sz / 2.0 + view_rng.gen_range(-0.12..0.12) * sz;
     let phi = view_rng.gen_range(-PI..PI);
-    render(&object, size, cx, cy, phi, background, &mut view_rng)
+    (render(&object, size, cx, cy, phi, background, noise, &mut view_rng), background)
 }
 
 fn write_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
     DatasetError::Invalid { path: path.into(), message: format!("cannot write: {e}") }
 }
 
-/// Writes `count` scenes under `out` in the Jacquard layout: `<object>/<view>_<object>_RGB.png` …
+/// Writes `count` top-down scenes of `size`² pixels under `out` in the Jacquard layout
+/// (`<object>/<view>_<object>_RGB.png` …) and `synth.toml`, which records their scale.
 pub fn write_dataset(
     out: &Path,
     count: usize,
     seed: u64,
     size: usize,
+    progress: impl FnMut(usize),
+) -> Result<(), DatasetError> {
+    write_scenes(out, count, seed, |index| Ok(scene(seed, index, size)), progress)?;
+    let info = SynthInfo {
+        count,
+        seed,
+        kind: SynthKind::TopDown,
+        size,
+        mm_per_px: Some(SCENE_MM / size as f64),
+        camera: None,
+    };
+    info.write(out)
+}
+
+/// How a synthetic set was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SynthKind {
+    /// Straight from above, orthographic, `size`² pixels of [`SCENE_MM`].
+    TopDown,
+    /// Through one posed camera (`calibration.toml` beside).
+    Posed,
+    /// Through random posed cameras, warped into the table view at one scale.
+    TableView,
+}
+
+/// What `synth.toml` records about a generated set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynthInfo {
+    /// Scenes written.
+    pub count: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// How the scenes were seen.
+    pub kind: SynthKind,
+    /// Image side (the larger one for a posed camera), pixels.
+    pub size: usize,
+    /// Table millimetres per image pixel, for top-down sets (a posed camera has no one scale).
+    pub mm_per_px: Option<f64>,
+    /// The camera of a posed set (its calibration is `calibration.toml` beside).
+    pub camera: Option<crate::posed::SynthCamera>,
+}
+
+/// The file name of [`SynthInfo`] in a generated set.
+pub const INFO_FILE: &str = "synth.toml";
+
+impl SynthInfo {
+    /// Writes `<dir>/synth.toml`.
+    pub fn write(&self, dir: &Path) -> Result<(), DatasetError> {
+        let path = dir.join(INFO_FILE);
+        let text = toml::to_string(self).map_err(|e| write_err(&path, e))?;
+        std::fs::write(&path, format!("# written by grasp-train synth\n{text}")).map_err(|e| write_err(&path, e))
+    }
+
+    /// Reads `<dir>/synth.toml`; `None` when the set has none (not generated, or older).
+    pub fn read(dir: &Path) -> Result<Option<Self>, DatasetError> {
+        let path = dir.join(INFO_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).map(Some).map_err(|e| DatasetError::Invalid { path, message: e.to_string() })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DatasetError::Io { path, source }),
+        }
+    }
+}
+
+/// Writes scenes `0..count` made by `render` in the Jacquard layout.
+pub(crate) fn write_scenes(
+    out: &Path,
+    count: usize,
+    seed: u64,
+    render: impl Fn(usize) -> Result<Scene, DatasetError>,
     mut progress: impl FnMut(usize),
 ) -> Result<(), DatasetError> {
     for index in 0..count {
-        let s = scene(seed, index, size);
+        let s = render(index)?;
         let object = format!("synth{seed}o{:06}", index / VIEWS_PER_OBJECT);
         let dir = out.join(&object);
         std::fs::create_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
         let stem = dir.join(format!("{}_{object}", index % VIEWS_PER_OBJECT));
         let p = |suffix: &str| stem.with_file_name(format!("{}{suffix}", stem.file_name().unwrap().to_string_lossy()));
-        let (w, h) = (size as u32, size as u32);
+        let (w, h) = (s.width as u32, s.height as u32);
         let rgb_path = p("_RGB.png");
         image::RgbImage::from_raw(w, h, s.rgb)
             .expect("buffer size")
@@ -297,6 +395,12 @@ mod tests {
         write_dataset(d.path(), 4, 3, 64, |_| {}).unwrap();
         let refs = scan(&DatasetSpec { kind: DatasetKind::Jacquard, path: d.path().into() }).unwrap();
         assert_eq!(refs.len(), 4);
+        let info = SynthInfo::read(d.path()).unwrap().unwrap();
+        assert_eq!((info.kind, info.count, info.size, info.mm_per_px), (SynthKind::TopDown, 4, 64, Some(300.0 / 64.0)));
+        assert!(SynthInfo::read(&d.path().join("nowhere")).unwrap().is_none());
+        std::fs::write(d.path().join(INFO_FILE), "count = 'four'").unwrap();
+        let e = SynthInfo::read(d.path()).unwrap_err().to_string();
+        assert!(e.contains("synth.toml") && e.contains("count"), "{e}");
         assert_eq!(refs[0].object_id, refs[1].object_id, "two views per object");
         assert_ne!(refs[0].object_id, refs[2].object_id);
         let original = scene(3, 0, 64);

@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long, requires = "calibration")]
     view_mm_per_px: Option<f64>,
     /// Table view: centre of the region, robot x,y in mm (default: under the image centre).
-    #[arg(long, requires = "calibration", value_name = "X,Y", value_parser = parse_xy)]
+    #[arg(long, requires = "calibration", value_name = "X,Y", value_parser = grasp_calib::view::parse_table_point)]
     view_center_mm: Option<[f64; 2]>,
     /// Image files (PNG or JPEG).
     #[arg(required = true)]
@@ -175,13 +175,9 @@ fn table_view(
     let camera = calib.model();
     let center = match center {
         Some(c) => c,
-        None => {
-            let (w, h) = (calib.image.width as f64, calib.image.height as f64);
-            let p = camera.pixel_to_robot(w / 2.0 - 0.5, h / 2.0 - 0.5, None).with_context(|| {
-                format!("{}: the image centre does not see the table; give --view-center-mm", calibration.display())
-            })?;
-            [p.x, p.y]
-        }
+        None => calib.image_center_on_table().with_context(|| {
+            format!("{}: the image centre does not see the table; give --view-center-mm", calibration.display())
+        })?,
     };
     // The region is what the model sees at its scale: S pixels across.
     let scale = mm_per_px.or(file.info.mm_per_px.map(f64::from));
@@ -250,14 +246,4 @@ fn print_robot(
         );
     }
     Ok(())
-}
-
-/// `X,Y` in mm, finite.
-fn parse_xy(s: &str) -> Result<[f64; 2], String> {
-    let v: Vec<f64> =
-        s.split(',').map(|p| p.trim().parse::<f64>().map_err(|e| format!("`{p}`: {e}"))).collect::<Result<_, _>>()?;
-    match v[..] {
-        [x, y] if x.is_finite() && y.is_finite() => Ok([x, y]),
-        _ => Err(format!("`{s}`: expected two finite numbers X,Y in mm")),
-    }
 }

@@ -1,11 +1,8 @@
 //! `grasp-train eval`.
 
 use super::*;
+use grasp_train::posed::ViewedEval;
 
-/// Success rate of an ONNX model, decoding exactly as the edge binary does. Last line of the
-/// plain output: `success: P% (k/n)`.
-///
-/// Example: grasp-train eval --model models/ggcnn-rgb.onnx --dataset cornell:../shared/data/cornell-crops --split test
 /// Which images `eval` scores.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum EvalSplit {
@@ -26,6 +23,17 @@ impl std::fmt::Display for EvalSplit {
     }
 }
 
+/// Success rate of an ONNX model, decoding exactly as the edge binary does. Last line of the
+/// plain output: `success: P% (k/n)`.
+///
+/// With --calibration the model sees each image's table view, as `grasp-edge run` does with
+/// `[view] mode = "table"`: the table around the image centre's point (or --view-center-mm),
+/// warped through the camera to S×S pixels at the model's declared scale (or --view-mm-per-px);
+/// the ground truth is mapped into the view through the table plane.
+///
+/// Examples:
+///   grasp-train eval --model models/ggcnn-rgb.onnx --dataset cornell:../shared/data/cornell-crops --split test
+///   grasp-train eval --model m.onnx --dataset synth:/tmp/rig600 --calibration /tmp/rig600/calibration.toml
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long)]
@@ -54,13 +62,54 @@ pub struct Args {
     /// Write annotated PNGs (ground truth green, prediction red, Q heat-map) into this directory.
     #[arg(long)]
     annotate: Option<PathBuf>,
+    /// The camera's calibration (calibration.toml): score the table view instead of the centre crop.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Table mm per view pixel (default: the model's grasp.mm_per_px).
+    #[arg(long, requires = "calibration")]
+    view_mm_per_px: Option<f64>,
+    /// Centre of the viewed region on the table, robot X,Y in mm (default: where the image centre's ray meets the table).
+    #[arg(long, requires = "calibration", value_name = "X,Y", value_parser = grasp_calib::view::parse_table_point)]
+    view_center_mm: Option<[f64; 2]>,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Args { model, datasets, split: which, fold, split_mode, seed, max_samples, backend, argmax, json, annotate } =
-        args;
+    let Args {
+        model,
+        datasets,
+        split: which,
+        fold,
+        split_mode,
+        seed,
+        max_samples,
+        backend,
+        argmax,
+        json,
+        annotate,
+        calibration,
+        view_mm_per_px,
+        view_center_mm,
+    } = args;
     let file = GraspModelFile::read(&model)?;
+    let table_view = match &calibration {
+        Some(path) => {
+            let calib = grasp_calib::CalibrationFile::load(path)?;
+            let m = view_mm_per_px.or(file.info.mm_per_px.map(f64::from)).with_context(|| {
+                "the model declares no training scale (grasp.mm_per_px): give --view-mm-per-px".to_string()
+            })?;
+            let v = ViewedEval::new(&calib, file.info.input_size, m, view_center_mm)
+                .with_context(|| format!("--calibration {}", path.display()))?;
+            log::info!(
+                "table view: {s}x{s} px at {m} mm/px centred on ({:.0}, {:.0}) mm",
+                v.center_mm[0],
+                v.center_mm[1],
+                s = file.info.input_size
+            );
+            Some(v)
+        }
+        None => None,
+    };
     let b = load_backend(backend, &file, &BackendOptions::default())
         .with_context(|| format!("loading {}", model.display()))?;
     let mut decode = file.info.decode.clone();
@@ -88,7 +137,12 @@ pub fn run(args: Args) -> Result<()> {
         let name = store.refs[i].rgb.display().to_string();
         let stem =
             store.refs[i].rgb.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| i.to_string());
-        let sample = store.get(i)?;
+        let stored = store.get(i)?;
+        let viewed = match &table_view {
+            Some(v) => Some(v.apply(stored).with_context(|| name.clone())?),
+            None => None,
+        };
+        let sample = viewed.as_ref().unwrap_or(stored);
         let (grasps, _) = detector.detect(&sample.rgb, sample.width, sample.height, 1).with_context(|| name.clone())?;
         let g = grasps.first().copied();
         let success = g.is_some_and(|g| grasp_succeeds(&g, &sample.rects, IouMode::Exact));
@@ -122,7 +176,11 @@ pub fn run(args: Args) -> Result<()> {
             serde_json::json!({"success_percent": pct, "successes": ok, "images": n, "backend": detector.backend_name()})
         );
     } else {
-        println!("model {} on {n} images ({which}), backend {}", model.display(), detector.backend_name());
+        let seen = match &table_view {
+            Some(v) => format!("table view at {:.3} mm/px", v.view.mm_per_px()),
+            None => "centre crop".into(),
+        };
+        println!("model {} on {n} images ({which}, {seen}), backend {}", model.display(), detector.backend_name());
         println!("success: {pct:.2}% ({ok}/{n})");
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod export;
 pub mod fit;
 pub mod init;
+pub mod poses;
 pub mod synth;
 
 pub use anyhow::{bail, Context, Result};

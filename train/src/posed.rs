@@ -103,6 +103,8 @@ struct Texture {
     mask: Vec<u8>,
     table: [u8; 3],
     max_height_mm: f64,
+    /// Table-plane box around everything above the table: (min x, min y, max x, max y), mm.
+    objects_mm: [f64; 4],
 }
 
 impl Texture {
@@ -135,10 +137,29 @@ fn cast(camera: &CameraModel, tex: &Texture, u: f64, v: f64) -> Option<Vector3<f
     let at = |t: f64| o + d * t;
     let t_top = ((tex.max_height_mm + 1.0 - o.z) / d.z).max(0.0);
     let t_table = -o.z / d.z;
+    // Only the part of the ray above the objects' box can meet one (slab clipping): most rays
+    // go straight to the table.
+    let [x0, y0, x1, y1] = tex.objects_mm;
+    let (mut t_in, mut t_out) = (t_top, t_table);
+    for (origin, dir, lo, hi) in [(o.x, d.x, x0, x1), (o.y, d.y, y0, y1)] {
+        if dir.abs() < 1e-12 {
+            if origin < lo || origin > hi {
+                return Some(at(t_table));
+            }
+        } else {
+            let (a, b) = ((lo - origin) / dir, (hi - origin) / dir);
+            t_in = t_in.max(a.min(b));
+            t_out = t_out.min(a.max(b));
+        }
+    }
+    if t_in > t_out {
+        return Some(at(t_table));
+    }
+    let (t_top, t_end) = (t_in, t_out);
     // Steps of half a texel across the table: no object edge is jumped over.
     let horizontal = (d.x * d.x + d.y * d.y).sqrt();
-    let steps = (((t_table - t_top) * horizontal / (0.5 * tex.mm_per_texel)).ceil() as usize).clamp(1, 100_000);
-    let dt = (t_table - t_top) / steps as f64;
+    let steps = (((t_end - t_top) * horizontal / (0.5 * tex.mm_per_texel)).ceil() as usize).clamp(1, 100_000);
+    let dt = (t_end - t_top) / steps as f64;
     let below = |t: f64| {
         let p = at(t);
         p.z <= tex.height(p.x, p.y)
@@ -182,9 +203,18 @@ fn texture(seed: u64, index: usize) -> (Texture, Vec<GraspRect>) {
     let (top, background) = scene_with_noise(seed, index, n, 0.0);
     let height_mm: Vec<f32> = top.depth.iter().map(|&d| (crate::synth::CAMERA_HEIGHT_M - d) * 1000.0).collect();
     let max_height_mm = height_mm.iter().cloned().fold(0.0f32, f32::max) as f64;
+    let mm_per_texel = SCENE_MM / n as f64;
+    let mut objects_mm = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    for (i, _) in height_mm.iter().enumerate().filter(|(_, &h)| h > 0.0) {
+        // The texel's whole square, one texel of margin.
+        let (x, y) = ((i % n) as f64, (i / n) as f64);
+        let h = n as f64 / 2.0;
+        let (xa, xb) = ((x - 1.0 - h) * mm_per_texel, (x + 2.0 - h) * mm_per_texel);
+        let (ya, yb) = (-(y + 2.0 - h) * mm_per_texel, -(y - 1.0 - h) * mm_per_texel);
+        objects_mm = [objects_mm[0].min(xa), objects_mm[1].min(ya), objects_mm[2].max(xb), objects_mm[3].max(yb)];
+    }
     let table = background.map(|b| (b.clamp(0.0, 1.0) * 255.0).round() as u8);
-    let tex =
-        Texture { n, mm_per_texel: SCENE_MM / n as f64, height_mm, rgb: top.rgb, mask: top.mask, table, max_height_mm };
+    let tex = Texture { n, mm_per_texel, height_mm, rgb: top.rgb, mask: top.mask, table, max_height_mm, objects_mm };
     (tex, top.grasps)
 }
 

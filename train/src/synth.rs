@@ -5,8 +5,8 @@
 //! left), so colour carries depth cues as in Jacquard's renders; perfect depth (metres from a camera
 //! 1 m above the table), the object mask, and antipodal grasps derived from the geometry: the
 //! gripper closes across a pair of parallel (box) or symmetric (ellipse) faces, the jaws start
-//! outside the object, and the opening stays within the gripper limit; several positions and jaw
-//! sizes per object. Each object is rendered in two views (other pose, same shape), so object-wise
+//! outside the object, and the opening stays within the gripper limit; several positions per
+//! object, each rectangle's jaw half its opening (the metric's convention for a predicted grasp). Each object is rendered in two views (other pose, same shape), so object-wise
 //! splits are meaningful. Deterministic by seed.
 
 use crate::dataset::DatasetError;
@@ -98,12 +98,25 @@ fn height_at(o: &Object, u: f64, v: f64) -> Option<f64> {
 
 /// Antipodal grasps in local coordinates: (centre u, centre v, opening direction angle relative to
 /// the object's axis, opening, jaw).
+///
+/// The jaw is half the opening: the rectangle a predicted grasp stands for in the metric
+/// ([`GraspRect::from_grasp`]), as Cornell's annotators drew them. (Narrow jaws on wide
+/// openings, as before, make a correct wide grasp fail the IoU test: its predicted rectangle is
+/// opening × opening/2.) Grasps across the long side come first, so where rectangles overlap the
+/// ground truth keeps the narrower, steadier grasp across the short side (later ones win).
 fn local_grasps(o: &Object, max_opening: f64) -> Vec<(f64, f64, f64, f64, f64)> {
     let margin = |w: f64| w * 0.15 + 6.0;
     let mut out = vec![];
     let (a, b) = match o.shape {
         Shape::Box { a, b } | Shape::Ellipse { a, b } => (a, b),
     };
+    // Across the long side (closing along u), through the middle, when the gripper is wide enough.
+    let opening = 2.0 * a + margin(2.0 * a);
+    if opening <= max_opening {
+        for t in [-0.4, 0.0, 0.4] {
+            out.push((0.0, t * b, 0.0, opening, opening / 2.0));
+        }
+    }
     // Across the short side (closing along v), at several positions along u.
     for t in [-0.5, -0.25, 0.0, 0.25, 0.5] {
         let u = t * a;
@@ -113,16 +126,7 @@ fn local_grasps(o: &Object, max_opening: f64) -> Vec<(f64, f64, f64, f64, f64)> 
         };
         let opening = 2.0 * half + margin(2.0 * half);
         if opening <= max_opening {
-            for jaw in [0.2 * a, 0.35 * a] {
-                out.push((u, 0.0, PI / 2.0, opening, jaw));
-            }
-        }
-    }
-    // Across the long side (closing along u), through the middle, when the gripper is wide enough.
-    let opening = 2.0 * a + margin(2.0 * a);
-    if opening <= max_opening {
-        for t in [-0.4, 0.0, 0.4] {
-            out.push((0.0, t * b, 0.0, opening, 0.5 * b));
+            out.push((u, 0.0, PI / 2.0, opening, opening / 2.0));
         }
     }
     out
@@ -305,47 +309,79 @@ impl SynthInfo {
 }
 
 /// Writes scenes `0..count` made by `render` in the Jacquard layout.
+/// Scenes are independent (each seeds its own generator), so every core renders and writes its
+/// share; the output does not depend on the number of threads.
 pub(crate) fn write_scenes(
     out: &Path,
     count: usize,
     seed: u64,
-    render: impl Fn(usize) -> Result<Scene, DatasetError>,
+    render: impl Fn(usize) -> Result<Scene, DatasetError> + Sync,
     mut progress: impl FnMut(usize),
 ) -> Result<(), DatasetError> {
-    for index in 0..count {
-        let s = render(index)?;
-        let object = format!("synth{seed}o{:06}", index / VIEWS_PER_OBJECT);
-        let dir = out.join(&object);
-        std::fs::create_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
-        let stem = dir.join(format!("{}_{object}", index % VIEWS_PER_OBJECT));
-        let p = |suffix: &str| stem.with_file_name(format!("{}{suffix}", stem.file_name().unwrap().to_string_lossy()));
-        let (w, h) = (s.width as u32, s.height as u32);
-        let rgb_path = p("_RGB.png");
-        image::RgbImage::from_raw(w, h, s.rgb)
-            .expect("buffer size")
-            .save(&rgb_path)
-            .map_err(|e| write_err(&rgb_path, e))?;
-        let mask_path = p("_mask.png");
-        image::GrayImage::from_raw(w, h, s.mask)
-            .expect("buffer size")
-            .save(&mask_path)
-            .map_err(|e| write_err(&mask_path, e))?;
-        let depth_path = p("_perfect_depth.tiff");
-        let file = std::fs::File::create(&depth_path).map_err(|e| write_err(&depth_path, e))?;
-        let mut enc = tiff::encoder::TiffEncoder::new(std::io::BufWriter::new(file))
-            .map_err(|e| write_err(&depth_path, e))?
-            .with_compression(tiff::encoder::Compression::Lzw);
-        enc.write_image::<tiff::encoder::colortype::Gray32Float>(w, h, &s.depth)
-            .map_err(|e| write_err(&depth_path, e))?;
-        let grasps_path = p("_grasps.txt");
-        let text: String = s
-            .grasps
-            .iter()
-            .map(|g| format!("{:.2};{:.2};{:.3};{:.2};{:.2}\n", g.cx, g.cy, -g.angle.to_degrees(), g.length, g.jaw))
-            .collect();
-        std::fs::write(&grasps_path, text).map_err(|e| write_err(&grasps_path, e))?;
-        progress(index + 1);
-    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(count.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Result<(), DatasetError>>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            let (next, failed, render) = (&next, &failed, &render);
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if index >= count || failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let r = render(index).and_then(|s| write_scene(out, seed, index, s));
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                if done_tx.send(r).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let mut written = 0;
+        for r in done_rx {
+            r?;
+            written += 1;
+            progress(written);
+        }
+        Ok(())
+    })
+}
+
+/// Writes scene `index` in the Jacquard layout.
+fn write_scene(out: &Path, seed: u64, index: usize, s: Scene) -> Result<(), DatasetError> {
+    let object = format!("synth{seed}o{:06}", index / VIEWS_PER_OBJECT);
+    let dir = out.join(&object);
+    std::fs::create_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
+    let stem = dir.join(format!("{}_{object}", index % VIEWS_PER_OBJECT));
+    let p = |suffix: &str| stem.with_file_name(format!("{}{suffix}", stem.file_name().unwrap().to_string_lossy()));
+    let (w, h) = (s.width as u32, s.height as u32);
+    let rgb_path = p("_RGB.png");
+    image::RgbImage::from_raw(w, h, s.rgb)
+        .expect("buffer size")
+        .save(&rgb_path)
+        .map_err(|e| write_err(&rgb_path, e))?;
+    let mask_path = p("_mask.png");
+    image::GrayImage::from_raw(w, h, s.mask)
+        .expect("buffer size")
+        .save(&mask_path)
+        .map_err(|e| write_err(&mask_path, e))?;
+    let depth_path = p("_perfect_depth.tiff");
+    let file = std::fs::File::create(&depth_path).map_err(|e| write_err(&depth_path, e))?;
+    let mut enc = tiff::encoder::TiffEncoder::new(std::io::BufWriter::new(file))
+        .map_err(|e| write_err(&depth_path, e))?
+        .with_compression(tiff::encoder::Compression::Lzw);
+    enc.write_image::<tiff::encoder::colortype::Gray32Float>(w, h, &s.depth).map_err(|e| write_err(&depth_path, e))?;
+    let grasps_path = p("_grasps.txt");
+    let text: String = s
+        .grasps
+        .iter()
+        .map(|g| format!("{:.2};{:.2};{:.3};{:.2};{:.2}\n", g.cx, g.cy, -g.angle.to_degrees(), g.length, g.jaw))
+        .collect();
+    std::fs::write(&grasps_path, text).map_err(|e| write_err(&grasps_path, e))?;
     Ok(())
 }
 

@@ -86,6 +86,10 @@ fn fit_resume_eval() {
     let model = GraspModelFile::read(&run.join("model.onnx")).unwrap();
     assert_eq!(model.info.input_size, 64);
     assert!(!model.info.has_aux_output);
+    // 300 mm of table in 64 px, seen through zooms of 1 to 1.25: 4.6875 / √1.25 mm per pixel.
+    let m = model.info.mm_per_px.expect("a synthetic set declares its scale");
+    assert!((m as f64 - 300.0 / 64.0 / 1.25f64.sqrt()).abs() < 1e-4, "{m}");
+    assert_eq!(model.info.image_fit, grasp_models::contract::ImageFit::CenterCrop);
     let prov: serde_json::Value = serde_json::from_str(&model.info.provenance).unwrap();
     assert_eq!(prov["config"]["loss"], "positional");
     assert!(prov["best_epoch"].as_u64().unwrap() >= 1);
@@ -129,6 +133,63 @@ fn fit_resume_eval() {
     assert_eq!(lines.len(), 5, "4 images + summary: {out}");
     assert_eq!(lines[4]["images"], 4);
     assert_eq!(std::fs::read_dir(&ann).unwrap().count(), 4);
+
+    // A posed camera's set and its calibration: the table view at the model's scale.
+    let posed = d.path().join("posed");
+    let out = ok(grasp_train(&[
+        "synth",
+        "--out",
+        posed.to_str().unwrap(),
+        "--count",
+        "2",
+        "--camera-height-mm",
+        "600",
+        "--tilt-deg",
+        "30",
+        "--image",
+        "160x120",
+        "--focal-px",
+        "112.5",
+    ]));
+    assert!(out.contains("tilted 30°"), "{out}");
+    let calib = grasp_calib::CalibrationFile::load(&posed.join("calibration.toml")).unwrap();
+    assert_eq!((calib.image.width, calib.image.height), (160, 120));
+    let model_path = run.join("model.onnx");
+    let eval_posed = |calibration: &Path| {
+        grasp_train(&[
+            "eval",
+            "--model",
+            model_path.to_str().unwrap(),
+            "--dataset",
+            &format!("synth:{}", posed.display()),
+            "--backend",
+            "tract",
+            "--calibration",
+            calibration.to_str().unwrap(),
+        ])
+    };
+    let out = ok(eval_posed(&posed.join("calibration.toml")));
+    assert!(out.contains("table view at 4.193 mm/px") && out.ends_with("/2)\n"), "{out}");
+    // A calibration of another camera size is refused, naming the image.
+    let other = d.path().join("other.toml");
+    let mut wrong = calib.clone();
+    wrong.image.width = 320;
+    wrong.intrinsics.cx = 159.5;
+    std::fs::write(&other, wrong.to_toml()).unwrap();
+    let o = eval_posed(&other);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("is 160x120") && err.contains("320x120"), "{err}");
+    // The pose table: six poses, both columns, the spread.
+    let out =
+        ok(grasp_train(&["poses", "--model", model_path.to_str().unwrap(), "--count", "1", "--backend", "tract"]));
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("| 350 mm") || l.starts_with("| 600 mm") || l.starts_with("| 900 mm"))
+            .count(),
+        6,
+        "{out}"
+    );
+    assert!(out.contains("| **spread** (max − min) |"), "{out}");
 }
 
 #[test]

@@ -374,7 +374,7 @@ pub fn pose_table(
 /// The pose table as markdown.
 pub fn pose_table_markdown(rows: &[PoseResult], mm_per_px: f64) -> String {
     let mut s = format!(
-        "| camera height | tilt | centre crop | table view ({mm_per_px} mm/px) | scenes |\n|---|---|---|---|---|\n"
+        "| camera height | tilt | centre crop | table view ({mm_per_px:.3} mm/px) | scenes |\n|---|---|---|---|---|\n"
     );
     for r in rows {
         s += &format!(

@@ -36,7 +36,9 @@ fi
 
 [ -x "$bin" ] || { echo "no binary at $bin: build it (cargo build --release -p grasp-edge, or scripts/cross-build.sh) or pass --bin" >&2; exit 1; }
 install -D -m 0755 "$bin" "$root/usr/local/bin/grasp-edge"
-install -D -m 0644 "$src/models/ggcnn-p-rgb-224.onnx" "$root/usr/local/share/grasp-edge/models/ggcnn-p-rgb-224.onnx"
+for model in "$src"/models/*.onnx; do
+  install -D -m 0644 "$model" "$root/usr/local/share/grasp-edge/models/$(basename "$model")"
+done
 install -D -m 0644 "$src/README.md" "$root/usr/local/share/doc/grasp-edge/README.md"
 install -D -m 0644 "$src/devices/PROTOCOL.md" "$root/usr/local/share/doc/grasp-edge/PROTOCOL.md"
 install -D -m 0644 "$src/systemd/grasp-edge.service" "$root/etc/systemd/system/grasp-edge.service"

@@ -220,4 +220,13 @@ fn the_table_view_prints_robot_frame_grasps_and_table_view_models_need_a_calibra
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("table view") && err.contains("--calibration"), "{err}");
+    // The shipped table-view model brings its scale: the calibration is all it needs.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ggcnn-tv-rgb-224.onnx");
+    let args = ["--model", shipped.to_str().unwrap(), "--backend", "tract", "--json", "--calibration"];
+    let o = detect(&[&args[..], &[calibration.to_str().unwrap(), frame.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(line["view"], "table");
+    let o = detect(&["--model", shipped.to_str().unwrap(), "--backend", "tract", frame.to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--calibration"));
 }

@@ -67,6 +67,7 @@ fn install_script_lays_out_the_service_and_uninstalls_it() {
     for f in [
         "usr/local/bin/grasp-edge",
         "usr/local/share/grasp-edge/models/ggcnn-p-rgb-224.onnx",
+        "usr/local/share/grasp-edge/models/ggcnn-tv-rgb-224.onnx",
         "etc/systemd/system/grasp-edge.service",
         "etc/udev/rules.d/99-grasp-edge.rules",
         "etc/default/grasp-edge",

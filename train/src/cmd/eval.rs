@@ -51,11 +51,8 @@ pub struct Args {
     seed: u64,
     #[arg(long)]
     max_samples: Option<usize>,
-    #[arg(long, default_value = "auto")]
-    backend: BackendKind,
-    /// Use the paper's single argmax instead of the model's peak finding.
-    #[arg(long)]
-    argmax: bool,
+    #[command(flatten)]
+    run: RunModelArgs,
     /// Print one JSON object per image, then a JSON summary line.
     #[arg(long)]
     json: bool,
@@ -83,8 +80,7 @@ pub fn run(args: Args) -> Result<()> {
         split_mode,
         seed,
         max_samples,
-        backend,
-        argmax,
+        run: run_model,
         json,
         annotate,
         calibration,
@@ -110,13 +106,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let b = load_backend(backend, &file, &BackendOptions::default())
-        .with_context(|| format!("loading {}", model.display()))?;
-    let mut decode = file.info.decode.clone();
-    if argmax {
-        decode.mode = PeakMode::Argmax;
-    }
-    let mut detector = GraspDetector::new(b, Some(decode));
+    let mut detector = run_model.detector(&file, &model)?;
     let mut store = SampleStore::open(&datasets, max_samples, seed)?;
     let s = split(&store.refs, fold, split_mode, seed);
     let indices: Vec<usize> = match which {

@@ -26,6 +26,29 @@ pub use grasp_train::net::{named_weights, GraspNet};
 pub use grasp_train::split::{split, SplitMode, FOLDS};
 pub use std::path::PathBuf;
 
+/// How `eval` and `poses` run a model: the backend and the decoding.
+#[derive(Args, Clone, Copy)]
+pub struct RunModelArgs {
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendKind,
+    /// Use the paper's single argmax instead of the model's peak finding.
+    #[arg(long)]
+    pub argmax: bool,
+}
+
+impl RunModelArgs {
+    /// A detector for `file` (read from `path`), decoding as the model says or by argmax.
+    pub fn detector(&self, file: &GraspModelFile, path: &std::path::Path) -> Result<GraspDetector> {
+        let b = load_backend(self.backend, file, &BackendOptions::default())
+            .with_context(|| format!("loading {}", path.display()))?;
+        let mut decode = file.info.decode.clone();
+        if self.argmax {
+            decode.mode = PeakMode::Argmax;
+        }
+        Ok(GraspDetector::new(b, Some(decode)))
+    }
+}
+
 /// The training settings `fit` and `cv` share.
 #[derive(Args, Clone)]
 pub struct TrainArgs {

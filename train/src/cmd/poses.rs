@@ -21,11 +21,8 @@ pub struct Args {
     /// Scene seed (the training sets of the shipped models use other seeds).
     #[arg(long, default_value_t = 1000)]
     seed: u64,
-    #[arg(long, default_value = "auto")]
-    backend: BackendKind,
-    /// Use the paper's single argmax instead of the model's peak finding.
-    #[arg(long)]
-    argmax: bool,
+    #[command(flatten)]
+    run: RunModelArgs,
     /// Print the rows as JSON.
     #[arg(long)]
     json: bool,
@@ -33,24 +30,15 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Args { model, mm_per_px, count, seed, backend, argmax, json } = args;
+    let Args { model, mm_per_px, count, seed, run: run_model, json } = args;
     let file = GraspModelFile::read(&model)?;
     let m = mm_per_px.or(file.info.mm_per_px.map(f64::from)).with_context(|| {
         format!("{} declares no training scale (grasp.mm_per_px): give --mm-per-px", model.display())
     })?;
-    let mut decode = file.info.decode.clone();
-    if argmax {
-        decode.mode = PeakMode::Argmax;
-    }
-    let detector = |file: &GraspModelFile| -> Result<GraspDetector> {
-        let b = load_backend(backend, file, &BackendOptions::default())
-            .with_context(|| format!("loading {}", model.display()))?;
-        Ok(GraspDetector::new(b, Some(decode.clone())))
-    };
     // The centre-crop column runs the model as a centre-crop model, whatever it declares.
     let mut as_crop = file.clone();
     as_crop.info.image_fit = grasp_models::contract::ImageFit::CenterCrop;
-    let (mut crop, mut view) = (detector(&as_crop)?, detector(&file)?);
+    let (mut crop, mut view) = (run_model.detector(&as_crop, &model)?, run_model.detector(&file, &model)?);
     let cameras = grasp_train::posed::standard_poses();
     let bar = indicatif::ProgressBar::new((cameras.len() * count) as u64);
     bar.set_style(

@@ -225,6 +225,7 @@ pub fn collect(out: &Path, folds: usize) -> Result<(Vec<CvRow>, Vec<Cell>)> {
 pub fn write_table(out: &Path, rows: &[CvRow]) -> Result<()> {
     std::fs::write(out.join("table.md"), markdown(rows))?;
     std::fs::write(out.join("cv.json"), serde_json::to_string_pretty(rows)?)?;
+    std::fs::write(out.join("fig6_val_success.csv"), curves_csv(rows))?;
     let series: Vec<(String, Vec<(usize, f64)>)> =
         rows.iter().map(|r| (format!("{} {} ({})", r.model, r.aux, r.loss), r.val_curve.clone())).collect();
     crate::report::plot_success(
@@ -232,6 +233,27 @@ pub fn write_table(out: &Path, rows: &[CvRow]) -> Result<()> {
         "Average validation success per epoch (Fig. 6)",
         &series,
     )
+}
+
+/// Fig. 6's data: one line per epoch, the mean validation success (%) of each row over its folds
+/// (empty where a row has fewer epochs).
+pub fn curves_csv(rows: &[CvRow]) -> String {
+    let mut s = String::from("epoch");
+    for r in rows {
+        s += &format!(",{} {} ({})", r.model, r.aux, r.loss);
+    }
+    s.push('\n');
+    let mut epochs: Vec<usize> = rows.iter().flat_map(|r| r.val_curve.iter().map(|&(e, _)| e)).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    for e in epochs {
+        s += &e.to_string();
+        for r in rows {
+            s += &r.val_curve.iter().find(|&&(x, _)| x == e).map_or(",".into(), |(_, v)| format!(",{v:.2}"));
+        }
+        s.push('\n');
+    }
+    s
 }
 
 /// Every cell of `folds` folds (finished ones are skipped, interrupted ones resume), then the
@@ -272,6 +294,9 @@ mod tests {
         }];
         let md = markdown(&rows);
         assert!(md.contains("| GG-CNN_p | - | positional | 78.92% ± 0.97 | 2 | 0.00 | 71.50% |"), "{md}");
+        let mut two = vec![CvRow { val_curve: vec![(1, 10.0), (2, 20.5)], ..rows[0].clone() }];
+        two.push(CvRow { model: "GG-CNN".into(), loss: "plain".into(), val_curve: vec![(1, 30.0)], ..rows[0].clone() });
+        assert_eq!(curves_csv(&two), "epoch,GG-CNN_p - (positional),GG-CNN - (plain)\n1,10.00,30.00\n2,20.50,\n");
     }
 
     #[test]

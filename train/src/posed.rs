@@ -9,6 +9,10 @@
 //! about the robot x axis, so the far side of the table is at the top of the image.
 //! Ground-truth grasps are 3-D (at half the object's height at their centre) and are projected
 //! into the image, centre, jaw ends and jaw edges alike.
+//!
+//! Built on it: table-view training sets (each scene through a random camera, warped into the
+//! table view at one scale: [`table_view_scene`]), the table view as `eval --calibration` applies
+//! it to an image and its labels ([`ViewedEval`]), and the pose table ([`pose_table`]).
 
 use crate::dataset::Sample;
 use crate::synth::{scene_with_noise, Scene, NOISE, SCENE_MM};

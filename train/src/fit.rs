@@ -105,7 +105,7 @@ pub struct RunState {
     history: Vec<EpochMetrics>,
 }
 
-/// Decoded samples by index, cached while under [`CACHE_BYTES`].
+/// Decoded samples by index, cached while under `CACHE_BYTES` (private).
 pub struct SampleStore {
     /// Every sample of the datasets, in a fixed order.
     pub refs: Vec<SampleRef>,

@@ -195,13 +195,18 @@ impl CameraModel {
         let a = self.pixel_to_robot(u - du, v - dv, z)?;
         let b = self.pixel_to_robot(u + du, v + dv, z)?;
         let d = b - a;
-        let mut yaw = d.y.atan2(d.x);
-        if yaw > std::f64::consts::FRAC_PI_2 {
-            yaw -= std::f64::consts::PI;
-        } else if yaw <= -std::f64::consts::FRAC_PI_2 {
-            yaw += std::f64::consts::PI;
-        }
-        Ok(RobotGrasp { x: c.x, y: c.y, z: c.z, yaw, opening_mm: d.norm() })
+        Ok(RobotGrasp { x: c.x, y: c.y, z: c.z, yaw: wrap_yaw(d.y.atan2(d.x)), opening_mm: d.norm() })
+    }
+}
+
+/// A parallel gripper's yaw (the same under a half turn) in (−π/2, π/2]; `a` must be finite.
+pub(crate) fn wrap_yaw(a: f64) -> f64 {
+    let pi = std::f64::consts::PI;
+    let yaw = (a + std::f64::consts::FRAC_PI_2).rem_euclid(pi) - std::f64::consts::FRAC_PI_2;
+    if yaw <= -std::f64::consts::FRAC_PI_2 {
+        yaw + pi
+    } else {
+        yaw
     }
 }
 

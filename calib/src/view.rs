@@ -281,11 +281,7 @@ impl TableView {
         let (x, y) = (cx + (tx - cx) * s, cy + (ty - cy) * s);
         // View y runs along robot −y: a counter-clockwise angle on screen is counter-clockwise
         // about robot +z, so the yaw is Φ, kept in (−π/2, π/2] as the camera path does.
-        let pi = std::f64::consts::PI;
-        let mut yaw = (angle + std::f64::consts::FRAC_PI_2).rem_euclid(pi) - std::f64::consts::FRAC_PI_2;
-        if yaw <= -std::f64::consts::FRAC_PI_2 {
-            yaw += pi;
-        }
+        let yaw = crate::camera::wrap_yaw(angle);
         Ok(RobotGrasp { x, y, z, yaw, opening_mm: opening_px * self.mm_per_px * s })
     }
 }

@@ -1,5 +1,6 @@
 //! Inference benchmark: our CPU backends (tract; torch-on-CPU with `--features torch`) against
-//! onnxruntime on the same GG-CNN-shaped 300×300 ONNX file, same thread counts, same run.
+//! onnxruntime on the same GG-CNN-shaped ONNX file (300² and the shipped 224²), same thread counts,
+//! same run.
 //! Also a per-layer profile: the graph is cut after each layer and every prefix is timed in both
 //! runtimes, so the difference between consecutive prefixes is the layer's cost.
 //!
@@ -81,15 +82,7 @@ fn prefix_model(proto: &pb::ModelProto, value: &str) -> pb::ModelProto {
 }
 
 fn tract_ms(proto: &pb::ModelProto, threads: usize, runs: usize) -> f64 {
-    let plan = tract_onnx::onnx()
-        .model_for_proto_model(proto)
-        .unwrap()
-        .with_input_fact(0, f32::fact([1, 3, 300, 300]).into())
-        .unwrap()
-        .into_optimized()
-        .unwrap()
-        .into_runnable()
-        .unwrap();
+    let plan = grasp_models::backend::tract::optimised_plan(proto, &[1, 3, 300, 300]).unwrap();
     let x = Tensor::from_shape(&[1, 3, 300, 300], &vec![0.1f32; 3 * 300 * 300]).unwrap();
     let ex = tract_linalg::multithread::Executor::multithread(threads);
     time_ms(runs, || {
@@ -99,54 +92,69 @@ fn tract_ms(proto: &pb::ModelProto, threads: usize, runs: usize) -> f64 {
     })
 }
 
+/// The network input sides measured: the paper's 300² and the shipped models' 224².
+const SIZES: [usize; 2] = [300, 224];
+
 fn main() {
     let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let dir = repo().join("target/bench-inference");
     std::fs::create_dir_all(&dir).unwrap();
     let arch = Architecture::ggcnn();
-    let info = ModelInfo::new(arch.kind, None, 300);
     let weights = NamedWeights::random(&arch, 1);
-    let x: Vec<f32> = (0..3 * 300 * 300).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
-    let forms = [(UpsampleForm::Resize, "Resize"), (UpsampleForm::PadConvTranspose, "Pad+ConvTranspose")];
-    let files: Vec<(PathBuf, GraspModelFile)> = forms
-        .iter()
-        .map(|(form, name)| {
-            let bytes = export(&arch, &weights, &info, &ExportOptions { include_aux: false, upsample: *form }).unwrap();
-            let path = dir.join(format!("ggcnn-300-{name}.onnx"));
-            std::fs::write(&path, &bytes).unwrap();
-            (path, GraspModelFile::from_bytes(&bytes).unwrap())
-        })
-        .collect();
-    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let ort: Vec<Option<BTreeMap<String, f64>>> = [1, 2].iter().map(|&t| onnxruntime(t, runs, &paths)).collect();
-
-    let mut report = String::from("## Whole model (GG-CNN, 1×3×300×300, median ms per frame)\n\n| backend | up-sampling in the graph | 1 thread | 2 threads | ratio to onnxruntime (2 threads, same file) |\n| --- | --- | --- | --- | --- |\n");
+    let forms = UpsampleForm::ALL.map(|f| (f, f.label()));
+    let mut report = String::from("## Whole model (GG-CNN, median ms per frame)\n\n| input | backend | up-sampling in the graph | 1 thread | 2 threads | ratio to onnxruntime (1 / 2 threads, same file) |\n| --- | --- | --- | --- | --- | --- |\n");
     let mut kinds = vec![BackendKind::Tract];
     if cfg!(feature = "torch") {
         kinds.push(BackendKind::Torch);
     }
-    for ((path, file), (_, form_name)) in files.iter().zip(forms.iter()) {
-        let key = path.display().to_string();
-        let ort_ms: Vec<Option<f64>> = ort.iter().map(|m| m.as_ref().map(|m| m[&key])).collect();
-        for &kind in &kinds {
-            let mut per_threads = [0.0; 2];
-            let mut name = String::new();
-            for (i, threads) in [1usize, 2].into_iter().enumerate() {
-                #[cfg(feature = "torch")]
-                tch::set_num_threads(threads as i32);
-                let mut b = load_backend(kind, file, &BackendOptions { threads: Some(threads) }).unwrap();
-                name = b.name();
-                let mut maps = GraspMaps::zeros(300, false);
-                per_threads[i] = time_ms(runs, || b.infer(&x, &mut maps).unwrap());
+    let mut profiled = None;
+    for size in SIZES {
+        let info = ModelInfo::new(arch.kind, None, size);
+        let x: Vec<f32> = (0..3 * size * size).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
+        let files: Vec<(PathBuf, GraspModelFile)> = forms
+            .iter()
+            .map(|(form, name)| {
+                let bytes =
+                    export(&arch, &weights, &info, &ExportOptions { include_aux: false, upsample: *form }).unwrap();
+                let path = dir.join(format!("ggcnn-{size}-{}.onnx", name.replace([' ', '+'], "_")));
+                std::fs::write(&path, &bytes).unwrap();
+                (path, GraspModelFile::from_bytes(&bytes).unwrap())
+            })
+            .collect();
+        let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+        let ort: Vec<Option<BTreeMap<String, f64>>> = [1, 2].iter().map(|&t| onnxruntime(t, runs, &paths)).collect();
+        for ((path, file), (form, form_name)) in files.iter().zip(forms.iter()) {
+            let key = path.display().to_string();
+            let ort_ms: Vec<Option<f64>> = ort.iter().map(|m| m.as_ref().map(|m| m[&key])).collect();
+            for &kind in &kinds {
+                let mut per_threads = [0.0; 2];
+                let mut name = String::new();
+                for (i, threads) in [1usize, 2].into_iter().enumerate() {
+                    #[cfg(feature = "torch")]
+                    tch::set_num_threads(threads as i32);
+                    let mut b = load_backend(kind, file, &BackendOptions { threads: Some(threads) }).unwrap();
+                    name = b.name();
+                    let mut maps = GraspMaps::zeros(size, false);
+                    per_threads[i] = time_ms(runs, || b.infer(&x, &mut maps).unwrap());
+                }
+                let ratio = |i: usize| ort_ms[i].map(|o| format!("{:.2}×", per_threads[i] / o)).unwrap_or("n/a".into());
+                report += &format!(
+                    "| {size}² | {name} | {form_name} | {:.1} | {:.1} | {} / {} |\n",
+                    per_threads[0],
+                    per_threads[1],
+                    ratio(0),
+                    ratio(1)
+                );
             }
-            let ratio = ort_ms[1].map(|o| format!("{:.2}×", per_threads[1] / o)).unwrap_or("n/a".into());
-            report += &format!("| {name} | {form_name} | {:.1} | {:.1} | {ratio} |\n", per_threads[0], per_threads[1]);
-        }
-        if let (Some(a), Some(b)) = (ort_ms[0], ort_ms[1]) {
-            report += &format!("| onnxruntime (peer) | {form_name} | {a:.1} | {b:.1} | 1.00× |\n");
+            if let (Some(a), Some(b)) = (ort_ms[0], ort_ms[1]) {
+                report += &format!("| {size}² | onnxruntime (peer) | {form_name} | {a:.1} | {b:.1} | 1.00× |\n");
+            }
+            if size == SIZES[0] && *form == UpsampleForm::default() {
+                profiled = Some(file.clone());
+            }
         }
     }
-    let file = &files[0].1;
+    let file = &profiled.unwrap();
 
     // Per-layer profile, 1 thread.
     let cuts: Vec<String> = file
@@ -179,7 +187,7 @@ fn main() {
         paths.push(path);
     }
     let ort_cum = onnxruntime(1, runs, &paths);
-    report += "\n## Per layer, 1 thread (ms; difference of consecutive graph prefixes)\n\n| after | tract | onnxruntime |\n| --- | --- | --- |\n";
+    report += "\n## Per layer, 300², the exporter's default form, 1 thread (ms; difference of consecutive graph prefixes)\n\n| after | tract | onnxruntime |\n| --- | --- | --- |\n";
     for (i, c) in cuts.iter().enumerate() {
         let prev = |v: &[f64]| if i == 0 { 0.0 } else { v[i - 1] };
         let t = tract_cum[i] - prev(&tract_cum);

@@ -51,6 +51,24 @@ impl NamedWeights {
         NamedWeights(map)
     }
 
+    /// The parameters of `arch` read back from an exported model's initializers (to write the
+    /// same network again in another graph form: `grasp-train export --model`).
+    pub fn from_model(proto: &pb::ModelProto, arch: &Architecture) -> Result<Self, ExportError> {
+        let inits = proto.graph.as_ref().map(|g| g.initializer.as_slice()).unwrap_or_default();
+        let mut map = BTreeMap::new();
+        for c in arch.convs() {
+            for name in [c.weight_name(), c.bias_name()] {
+                let t =
+                    inits.iter().find(|t| t.name == name).ok_or_else(|| ExportError::MissingWeight(name.clone()))?;
+                let data =
+                    float_values(t).map_err(|message| ExportError::BadInitializer { name: name.clone(), message })?;
+                let shape = t.dims.iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
+                map.insert(name, WeightTensor { shape, data });
+            }
+        }
+        Ok(NamedWeights(map))
+    }
+
     fn get(&self, name: &str, shape: &[usize]) -> Result<&WeightTensor, ExportError> {
         let w = self.0.get(name).ok_or_else(|| ExportError::MissingWeight(name.to_string()))?;
         if w.shape != shape || w.data.len() != shape.iter().product::<usize>() {
@@ -67,9 +85,38 @@ impl NamedWeights {
     }
 }
 
+/// The values of a float32 initializer (`raw_data` little-endian or `float_data`), checked
+/// against its dimensions.
+pub fn float_values(t: &pb::TensorProto) -> Result<Vec<f32>, String> {
+    if t.data_type != FLOAT {
+        return Err(format!("element type {}; only float32 is supported", t.data_type));
+    }
+    let values: Vec<f32> = if !t.raw_data.is_empty() {
+        if !t.raw_data.len().is_multiple_of(4) {
+            return Err("raw_data length is not a multiple of 4".into());
+        }
+        t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    } else {
+        t.float_data.clone()
+    };
+    let expected = t.dims.iter().try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d)));
+    if expected != Some(values.len()) {
+        return Err(format!("{} values for dims {:?}", values.len(), t.dims));
+    }
+    Ok(values)
+}
+
 /// Why a model could not be exported.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ExportError {
+    /// An initializer of the model read back could not be decoded.
+    #[error("initializer `{name}`: {message}")]
+    BadInitializer {
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A parameter of the architecture has no weights.
     #[error("weight `{0}` is missing")]
     MissingWeight(String),
@@ -252,15 +299,7 @@ impl GraphBuilder<'_> {
                         // Edge-pad by one, then a depthwise stride-2 transposed convolution with the
                         // bilinear kernel [¼ ¾ ¾ ¼]⊗[¼ ¾ ¾ ¼], cropped by 3: exactly half-pixel bilinear ×2
                         // (out[2k] = ¼·in[k−1] + ¾·in[k], out[2k+1] = ¾·in[k] + ¼·in[k+1], borders clamped).
-                        let padded = self.fresh("upsample_pad");
-                        self.constant("upsample2x.pads", || int64_tensor("upsample2x.pads", &[0, 0, 1, 1, 0, 0, 1, 1]));
-                        self.nodes.push(node(
-                            "Pad",
-                            padded.clone(),
-                            vec![x, "upsample2x.pads".into()],
-                            padded.clone(),
-                            vec![attr_str("mode", "edge")],
-                        ));
+                        let padded = self.edge_pad(x);
                         let kernel_name = format!("upsample2x.kernel{channels}");
                         self.constant(&kernel_name.clone(), || {
                             const W: [f32; 4] = [0.25, 0.75, 0.75, 0.25];
@@ -284,6 +323,50 @@ impl GraphBuilder<'_> {
                         ));
                         out
                     }
+                    UpsampleForm::DepthwisePhases => {
+                        // The same bilinear ×2 written as its four output phases: on the edge-padded
+                        // input, phase (a, b) (row and column parity) is a depthwise 3×3 convolution
+                        // with taps [¼ ¾ 0] for an even and [0 ¾ ¼] for an odd output index per axis;
+                        // the phases are concatenated phase-major and interleaved by DepthToSpace
+                        // (DCR). Every runtime runs depthwise convolutions well, and nothing is
+                        // computed at the output resolution but the interleave.
+                        let padded = self.edge_pad(x);
+                        const TAPS: [[f32; 3]; 2] = [[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]];
+                        let mut phases = vec![];
+                        for (a, rows) in TAPS.iter().enumerate() {
+                            for (b, cols) in TAPS.iter().enumerate() {
+                                let kernel_name = format!("upsample2x.phase{a}{b}.kernel{channels}");
+                                self.constant(&kernel_name.clone(), || {
+                                    let one: Vec<f32> =
+                                        rows.iter().flat_map(|r| cols.iter().map(move |c| r * c)).collect();
+                                    float_tensor(&kernel_name, &[channels, 1, 3, 3], &one.repeat(channels))
+                                });
+                                let phase = self.fresh(&format!("upsample_phase{a}{b}"));
+                                let attrs =
+                                    vec![attr_ints("kernel_shape", &[3, 3]), attr_int("group", channels as i64)];
+                                self.nodes.push(node(
+                                    "Conv",
+                                    phase.clone(),
+                                    vec![padded.clone(), kernel_name],
+                                    phase.clone(),
+                                    attrs,
+                                ));
+                                phases.push(phase);
+                            }
+                        }
+                        let stacked = self.fresh("upsample_phases");
+                        self.nodes.push(node(
+                            "Concat",
+                            stacked.clone(),
+                            phases,
+                            stacked.clone(),
+                            vec![attr_int("axis", 1)],
+                        ));
+                        let out = self.fresh("upsample");
+                        let attrs = vec![attr_int("blocksize", 2), attr_str("mode", "DCR")];
+                        self.nodes.push(node("DepthToSpace", out.clone(), vec![stacked], out.clone(), attrs));
+                        out
+                    }
                 },
             };
             if let Layer::Conv(c) = l {
@@ -291,6 +374,20 @@ impl GraphBuilder<'_> {
             }
         }
         Ok(x)
+    }
+
+    /// `x` padded by one pixel on each spatial side, repeating the border (`Pad`, mode edge).
+    fn edge_pad(&mut self, x: String) -> String {
+        let padded = self.fresh("upsample_pad");
+        self.constant("upsample2x.pads", || int64_tensor("upsample2x.pads", &[0, 0, 1, 1, 0, 0, 1, 1]));
+        self.nodes.push(node(
+            "Pad",
+            padded.clone(),
+            vec![x, "upsample2x.pads".into()],
+            padded.clone(),
+            vec![attr_str("mode", "edge")],
+        ));
+        padded
     }
 
     fn constant(&mut self, name: &str, make: impl FnOnce() -> pb::TensorProto) {
@@ -308,15 +405,33 @@ impl GraphBuilder<'_> {
     }
 }
 
-/// How the ×2 bilinear up-sampling is written into the graph. Both compute the same function
+/// How the ×2 bilinear up-sampling is written into the graph. All compute the same function
 /// (tested); they differ in speed per runtime (see BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UpsampleForm {
     /// ONNX `Resize` (linear, half_pixel): the readable form.
     Resize,
     /// `Pad` (edge) + depthwise `ConvTranspose` with the fixed bilinear kernel.
-    #[default]
     PadConvTranspose,
+    /// `Pad` (edge) + four depthwise 3×3 `Conv`s (one per output phase) + `Concat` +
+    /// `DepthToSpace`: tract's fastest form, onnxruntime's as fast as the others.
+    #[default]
+    DepthwisePhases,
+}
+
+impl UpsampleForm {
+    /// Every form, for tests and benchmarks.
+    pub const ALL: [UpsampleForm; 3] =
+        [UpsampleForm::Resize, UpsampleForm::PadConvTranspose, UpsampleForm::DepthwisePhases];
+
+    /// The operators that carry the up-sampling, as the benchmarks name the form.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpsampleForm::Resize => "Resize",
+            UpsampleForm::PadConvTranspose => "Pad+ConvTranspose",
+            UpsampleForm::DepthwisePhases => "Pad+depthwise phases+DepthToSpace",
+        }
+    }
 }
 
 /// What the exporter writes.
@@ -386,6 +501,15 @@ pub fn export(
         ..Default::default()
     };
     Ok(model.encode_to_vec())
+}
+
+/// `file`'s network (architecture, weights, metadata, auxiliary output if it has one) written
+/// again with `upsample`: the same function in another graph form.
+pub fn reexport(file: &GraspModelFile, upsample: UpsampleForm) -> Result<Vec<u8>, ExportError> {
+    let arch = Architecture::new(file.info.architecture, file.info.aux_task)?;
+    let weights = NamedWeights::from_model(&file.proto, &arch)?;
+    let include_aux = file.output_names().iter().any(|o| o == AUX_OUTPUT);
+    export(&arch, &weights, &file.info, &ExportOptions { include_aux, upsample })
 }
 
 /// A parsed, contract-checked model file.

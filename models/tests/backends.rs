@@ -52,24 +52,31 @@ fn tract_runs_the_exported_graph() {
 }
 
 #[test]
-fn both_upsampling_forms_compute_the_same_function() {
+fn every_upsampling_form_computes_the_same_function() {
     let arch = Architecture::mtgcnn(AuxTask::Depth);
-    let resize = model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample: UpsampleForm::Resize });
-    let convt = model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample: UpsampleForm::PadConvTranspose });
+    let files: Vec<GraspModelFile> = UpsampleForm::ALL
+        .iter()
+        .map(|&upsample| model_with(&arch, 64, 3, ExportOptions { include_aux: true, upsample }))
+        .collect();
     let ops =
         |f: &GraspModelFile| f.proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect::<Vec<_>>();
-    assert!(ops(&resize).contains(&"Resize".to_string()) && !ops(&convt).contains(&"Resize".to_string()));
+    for (f, carrier) in files.iter().zip(["Resize", "ConvTranspose", "DepthToSpace"]) {
+        assert!(ops(f).iter().any(|o| o == carrier), "{carrier} missing from {:?}", ops(f));
+    }
     let x = input(3 * 64 * 64, 5);
-    let (a, b) = (run(BackendKind::Tract, &resize, &x), run(BackendKind::Tract, &convt, &x));
-    for (p, q) in [
-        (&a.q, &b.q),
-        (&a.cos, &b.cos),
-        (&a.sin, &b.sin),
-        (&a.width, &b.width),
-        (a.aux.as_ref().unwrap(), b.aux.as_ref().unwrap()),
-    ] {
-        let d = p.iter().zip(q.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-        assert!(d <= 1e-5, "forms differ by {d}");
+    let reference = run(BackendKind::Tract, &files[0], &x);
+    for (f, form) in files.iter().zip(UpsampleForm::ALL).skip(1) {
+        let b = run(BackendKind::Tract, f, &x);
+        for (p, q) in [
+            (&reference.q, &b.q),
+            (&reference.cos, &b.cos),
+            (&reference.sin, &b.sin),
+            (&reference.width, &b.width),
+            (reference.aux.as_ref().unwrap(), b.aux.as_ref().unwrap()),
+        ] {
+            let d = p.iter().zip(q.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(d <= 1e-5, "{} differs from Resize by {d}", form.label());
+        }
     }
 }
 
@@ -107,6 +114,7 @@ mod torch {
         for (arch, size, seed, upsample) in [
             (Architecture::ggcnn(), 96, 11, UpsampleForm::Resize),
             (Architecture::ggcnn(), 96, 11, UpsampleForm::PadConvTranspose),
+            (Architecture::ggcnn(), 96, 11, UpsampleForm::DepthwisePhases),
             (Architecture::mtgcnn(AuxTask::Depth), 64, 12, UpsampleForm::PadConvTranspose),
             (Architecture::mtgcnn(AuxTask::Mask), 300, 13, UpsampleForm::default()),
         ] {
@@ -155,4 +163,25 @@ mod torch {
             if grasp_models::backend::torch::best_device() == tch::Device::Cpu { "tract" } else { "torch-cuda" };
         assert_eq!(b.name(), expected);
     }
+}
+
+#[test]
+fn a_model_written_again_in_another_form_keeps_its_function_and_metadata() {
+    let arch = Architecture::mtgcnn(AuxTask::Mask);
+    let old = model_with(&arch, 64, 21, ExportOptions { include_aux: true, upsample: UpsampleForm::Resize });
+    let bytes = grasp_models::onnx::reexport(&old, UpsampleForm::DepthwisePhases).unwrap();
+    let new = GraspModelFile::from_bytes(&bytes).unwrap();
+    assert_eq!(new.info, old.info);
+    assert_eq!(new.output_names(), old.output_names());
+    let ops: Vec<String> = new.proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect();
+    assert!(ops.contains(&"DepthToSpace".to_string()) && !ops.contains(&"Resize".to_string()), "{ops:?}");
+    let x = input(3 * 64 * 64, 9);
+    let (a, b) = (run(BackendKind::Tract, &old, &x), run(BackendKind::Tract, &new, &x));
+    let d = a.q.iter().chain(&a.width).zip(b.q.iter().chain(&b.width)).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+    assert!(d <= 1e-5, "re-export changed the outputs by {d}");
+    // A file whose weights are missing says which one.
+    let mut broken = old.proto.clone();
+    broken.graph.as_mut().unwrap().initializer.retain(|t| t.name != "shared.conv2.weight");
+    let e = grasp_models::NamedWeights::from_model(&broken, &arch).unwrap_err().to_string();
+    assert!(e.contains("shared.conv2.weight"), "{e}");
 }

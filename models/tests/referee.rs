@@ -41,7 +41,8 @@ fn onnx_checker_and_onnxruntime_agree_with_tract() {
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnx_referee.py");
     for (arch, size, with_aux, upsample) in [
-        (Architecture::ggcnn(), 300, false, UpsampleForm::PadConvTranspose),
+        (Architecture::ggcnn(), 300, false, UpsampleForm::DepthwisePhases),
+        (Architecture::ggcnn(), 224, false, UpsampleForm::PadConvTranspose),
         (Architecture::ggcnn(), 300, false, UpsampleForm::Resize),
         (Architecture::mtgcnn(AuxTask::Depth), 96, true, UpsampleForm::PadConvTranspose),
     ] {

@@ -85,6 +85,7 @@ fn real_data(threads: usize, size: usize, batch: usize, scenes: usize) -> f64 {
         epochs: 1,
         batch_size: batch,
         learning_rate: 1e-3,
+        lr_schedule: Default::default(),
         input_size: size,
         fold: 0,
         split: grasp_train::split::SplitMode::Object,

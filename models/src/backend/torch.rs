@@ -52,6 +52,12 @@ enum Op {
         pad: Vec<i64>,
         ceil: bool,
     },
+    /// ONNX DepthToSpace: `dcr` = depth-column-row order (the default), else column-row-depth
+    /// (torch's `pixel_shuffle`).
+    DepthToSpace {
+        block: i64,
+        dcr: bool,
+    },
     Relu,
     Sigmoid,
     Tanh,
@@ -146,33 +152,10 @@ fn tensor_from_proto(t: &pb::TensorProto) -> Result<Tensor, BackendError> {
     if t.data_type == pb::tensor_proto::DataType::Int64 as i32 {
         return Ok(Tensor::from_slice(&int64_values(t)?).reshape(&dims));
     }
-    let values: Vec<f32> = match t.data_type {
-        x if x == pb::tensor_proto::DataType::Float as i32 => {
-            if !t.raw_data.is_empty() {
-                if !t.raw_data.len().is_multiple_of(4) {
-                    return Err(BackendError::BadNode {
-                        node: t.name.clone(),
-                        message: "raw_data length is not a multiple of 4".into(),
-                    });
-                }
-                t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-            } else {
-                t.float_data.clone()
-            }
-        }
-        other => {
-            return Err(BackendError::BadNode {
-                node: t.name.clone(),
-                message: format!("initializer of element type {other}; only float32 is supported"),
-            })
-        }
-    };
-    if values.len() != dims.iter().product::<i64>() as usize {
-        return Err(BackendError::BadNode {
-            node: t.name.clone(),
-            message: format!("initializer has {} values for dims {dims:?}", values.len()),
-        });
-    }
+    let values = crate::onnx::float_values(t).map_err(|message| BackendError::BadNode {
+        node: t.name.clone(),
+        message: format!("initializer: {message}"),
+    })?;
     Ok(Tensor::from_slice(&values).reshape(&dims))
 }
 
@@ -211,6 +194,14 @@ impl TorchBackend {
                         ceil: int(n, "ceil_mode", 0) != 0,
                         kernel,
                     }
+                }
+                "DepthToSpace" => {
+                    let mode = string(n, "mode", "DCR");
+                    let block = int(n, "blocksize", 0);
+                    if block < 1 || !(mode == "DCR" || mode == "CRD") {
+                        return Err(bad(n, format!("DepthToSpace blocksize {block} mode `{mode}` is not supported")));
+                    }
+                    Op::DepthToSpace { block, dcr: mode == "DCR" }
                 }
                 "Relu" => Op::Relu,
                 "Sigmoid" => Op::Sigmoid,
@@ -299,6 +290,25 @@ impl TorchBackend {
                     get(0)?.conv_transpose2d(get(1)?, opt(2)?, stride, pad, output_pad, *group, dilation)
                 }
                 Op::MaxPool { kernel, stride, pad, ceil } => get(0)?.max_pool2d(kernel, stride, pad, [1, 1], *ceil),
+                Op::DepthToSpace { block, dcr } => {
+                    let x = get(0)?;
+                    if *dcr {
+                        // (N, b·b·C, H, W) → (N, b, b, C, H, W) → (N, C, H, b, W, b) → (N, C, H·b, W·b).
+                        let [n_, c, h, w]: [i64; 4] = x.size().try_into().map_err(|_| BackendError::BadNode {
+                            node: n.name.clone(),
+                            message: format!("DepthToSpace needs NCHW, got {:?}", x.size()),
+                        })?;
+                        let b = *block;
+                        x.reshape([n_, b, b, c / (b * b), h, w]).permute([0, 3, 4, 1, 5, 2]).reshape([
+                            n_,
+                            c / (b * b),
+                            h * b,
+                            w * b,
+                        ])
+                    } else {
+                        x.pixel_shuffle(*block)
+                    }
+                }
                 Op::Relu => get(0)?.relu(),
                 Op::Sigmoid => get(0)?.sigmoid(),
                 Op::Tanh => get(0)?.tanh(),

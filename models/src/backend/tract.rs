@@ -7,14 +7,34 @@ use crate::onnx::GraspModelFile;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
-type Plan = Arc<TypedRunnableModel>;
+/// An optimised, runnable tract model.
+pub type Plan = Arc<TypedRunnableModel>;
+
+/// tract's choices made for this project's networks while the plan is optimised, measured per
+/// layer (BENCHMARKS.md, issue 13). Its `DirectSpatialConv`, which tract picks for the
+/// full-resolution convolutions (at most 576 inputs per output point), is 1.3–1.9× slower on
+/// them than im2col and a matrix product once the vendored tract-core copies contiguous im2col
+/// rows (vendor/tract-core/PATCH.md): 11.9 against 6.2 ms for conv1 at 224², 1 thread.
+pub const KNOBS: [(&str, &str); 1] = [("TRACT_DISABLE_DIRECT_SPATIAL", "true")];
+
+/// `proto` optimised by tract for one input shape, with [`KNOBS`]: the plan the backend runs
+/// (the inference bench times graph prefixes through it too).
+pub fn optimised_plan(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize]) -> Result<Plan, BackendError> {
+    let model = tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .map_err(terr)?
+        .with_input_fact(0, f32::fact(input_shape).into())
+        .map_err(terr)?;
+    let tuning = tract_onnx::tract_core::knobs::KnobScope::new(KNOBS).map_err(terr)?;
+    tuning.enter(|| model.into_optimized()).map_err(terr)?.into_runnable().map_err(terr)
+}
 
 /// The model on tract (CPU), optimised for its fixed input shape.
 pub struct TractBackend {
     info: ModelInfo,
     plan: Plan,
     outputs: Vec<String>,
-    executor: Option<tract_onnx::tract_core::tract_linalg::multithread::Executor>,
+    executor: tract_onnx::tract_core::tract_linalg::multithread::Executor,
 }
 
 fn terr(e: impl std::fmt::Display) -> BackendError {
@@ -26,19 +46,12 @@ impl TractBackend {
     pub fn load(file: &GraspModelFile, opts: &BackendOptions) -> Result<Self, BackendError> {
         let info = file.info.clone();
         let shape = info.input_shape();
-        let plan = tract_onnx::onnx()
-            .model_for_proto_model(&file.proto)
-            .map_err(terr)?
-            .with_input_fact(0, f32::fact(shape).into())
-            .map_err(terr)?
-            .into_optimized()
-            .map_err(terr)?
-            .into_runnable()
-            .map_err(terr)?;
-        let executor = match opts.threads {
-            Some(n) if n > 1 => Some(tract_onnx::tract_core::tract_linalg::multithread::Executor::multithread(n)),
-            _ => None,
-        };
+        let plan = optimised_plan(&file.proto, &shape)?;
+        // A pool even for one thread: the same plan runs 2× faster on a 1-thread pool than on
+        // tract's `SingleThread` executor (29 against 60 ms, GG-CNN 300², BENCHMARKS.md). The
+        // default is one thread per core.
+        let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let executor = tract_onnx::tract_core::tract_linalg::multithread::Executor::multithread(threads.max(1));
         Ok(TractBackend { info, plan, outputs: file.output_names(), executor })
     }
 }
@@ -54,11 +67,9 @@ impl InferenceBackend for TractBackend {
         check_input(&self.info, input)?;
         let tensor = Tensor::from_shape(&self.info.input_shape(), input).map_err(terr)?;
         let run = || self.plan.run(tvec!(tensor.into_tvalue()));
-        let results = match &self.executor {
-            Some(ex) => tract_onnx::tract_core::tract_linalg::multithread::multithread_tract_scope(ex.clone(), run),
-            None => run(),
-        }
-        .map_err(terr)?;
+        let results =
+            tract_onnx::tract_core::tract_linalg::multithread::multithread_tract_scope(self.executor.clone(), run)
+                .map_err(terr)?;
         for (name, value) in self.outputs.iter().zip(results.iter()) {
             store_output(
                 &self.info,

@@ -2,25 +2,41 @@
 
 use super::*;
 
-/// Export a run directory's best checkpoint as an ONNX grasp model (also while it trains).
+/// Export a run directory's best checkpoint as an ONNX grasp model (also while it trains), or
+/// write an existing model file again in the exporter's current graph form (same network,
+/// weights and metadata; the up-sampling in the form tract runs fastest).
 ///
-/// Example: grasp-train export --run runs/gg --out models/ggcnn-rgb.onnx
+/// Examples: grasp-train export --run runs/gg --out models/ggcnn-rgb.onnx
+///           grasp-train export --model old.onnx --out new.onnx
 #[derive(clap::Args)]
 pub struct Args {
     /// Run directory of `grasp-train fit`.
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+    run: Option<PathBuf>,
+    /// An exported model to write again (the auxiliary output is kept if it has one).
     #[arg(long)]
-    run: PathBuf,
+    model: Option<PathBuf>,
     #[arg(long)]
     out: PathBuf,
-    /// Keep the auxiliary output `aux`.
-    #[arg(long)]
+    /// Keep the auxiliary output `aux` (with --run).
+    #[arg(long, requires = "run")]
     with_aux: bool,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Args { run, out, with_aux } = args;
-    let path = grasp_train::fit::export_run(&run, &out, with_aux)?;
+    let Args { run, model, out, with_aux } = args;
+    let path = match (run, model) {
+        (Some(run), _) => grasp_train::fit::export_run(&run, &out, with_aux)?,
+        (None, Some(model)) => {
+            let file = GraspModelFile::read(&model)?;
+            let bytes = grasp_models::onnx::reexport(&file, Default::default())
+                .with_context(|| format!("re-exporting {}", model.display()))?;
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            out
+        }
+        (None, None) => unreachable!("clap requires --run or --model"),
+    };
     println!("wrote {}", path.display());
     Ok(())
 }

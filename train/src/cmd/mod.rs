@@ -20,7 +20,7 @@ pub use grasp_models::{
     load_backend, ArchKind, Architecture, AuxTask, BackendKind, BackendOptions, GraspModelFile, PeakMode,
 };
 pub use grasp_train::dataset::DatasetSpec;
-pub use grasp_train::fit::{FitConfig, Fitter, SampleStore};
+pub use grasp_train::fit::{FitConfig, Fitter, LrSchedule, SampleStore};
 pub use grasp_train::loss::LossKind;
 pub use grasp_train::net::{named_weights, GraspNet};
 pub use grasp_train::split::{split, SplitMode, FOLDS};
@@ -64,6 +64,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub learning_rate: f64,
+    /// Learning-rate schedule: `constant` (the paper's) or `cosine` (decays to 1 % by the last epoch).
+    #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
+    pub lr_schedule: LrSchedule,
     /// Square network input in pixels, a multiple of 4 (paper: 300).
     #[arg(long, default_value_t = DEFAULT_INPUT_SIZE)]
     pub input_size: usize,
@@ -97,6 +100,7 @@ pub fn fit_config(t: &TrainArgs, arch: ArchKind, aux: Option<AuxTask>, loss: Los
         epochs: t.epochs,
         batch_size: t.batch_size.max(1),
         learning_rate: t.learning_rate,
+        lr_schedule: t.lr_schedule,
         input_size: t.input_size,
         fold: t.fold,
         split: t.split,

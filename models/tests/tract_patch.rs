@@ -1,0 +1,126 @@
+//! The vendored tract-core patch (vendor/tract-core/PATCH.md: im2col panels copied as contiguous
+//! rows) against a plain convolution written from the ONNX definition, on shapes where panels
+//! straddle rows, padding and dilation are present and widths are not multiples of the kernel's
+//! panel width: the patched fast path and tract's own gather both run, and both must be exact.
+
+use grasp_models::backend::tract::optimised_plan;
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        ints: v.to_vec(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ..Default::default()
+    }
+}
+
+fn value(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let dims =
+        shape.iter().map(|&d| Dimension { value: Some(Value::DimValue(d as i64)), ..Default::default() }).collect();
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto { dim: dims }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// One `Conv` (same padding, stride 1) as an ONNX model.
+fn conv_model(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    dilation: usize,
+    h: usize,
+    w: usize,
+    weights: &[f32],
+) -> pb::ModelProto {
+    let pad = ((k - 1) * dilation / 2) as i64;
+    let node = pb::NodeProto {
+        op_type: "Conv".into(),
+        input: vec!["x".into(), "w".into()],
+        output: vec!["y".into()],
+        attribute: vec![
+            attr_ints("kernel_shape", &[k as i64, k as i64]),
+            attr_ints("pads", &[pad; 4]),
+            attr_ints("dilations", &[dilation as i64; 2]),
+        ],
+        ..Default::default()
+    };
+    let kernel = pb::TensorProto {
+        name: "w".into(),
+        dims: vec![cout as i64, cin as i64, k as i64, k as i64],
+        data_type: pb::tensor_proto::DataType::Float as i32,
+        float_data: weights.to_vec(),
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        graph: Some(pb::GraphProto {
+            node: vec![node],
+            initializer: vec![kernel],
+            input: vec![value("x", &[1, cin, h, w])],
+            output: vec![value("y", &[1, cout, h, w])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reference(x: &[f32], wt: &[f32], cin: usize, cout: usize, k: usize, d: usize, h: usize, w: usize) -> Vec<f32> {
+    let pad = ((k - 1) * d / 2) as isize;
+    let mut y = vec![0.0f32; cout * h * w];
+    for o in 0..cout {
+        for i in 0..h {
+            for j in 0..w {
+                let mut s = 0.0f64;
+                for c in 0..cin {
+                    for u in 0..k {
+                        for v in 0..k {
+                            let (p, q) = (i as isize + (u * d) as isize - pad, j as isize + (v * d) as isize - pad);
+                            if p >= 0 && q >= 0 && (p as usize) < h && (q as usize) < w {
+                                s += (wt[((o * cin + c) * k + u) * k + v] * x[(c * h + p as usize) * w + q as usize])
+                                    as f64;
+                            }
+                        }
+                    }
+                }
+                y[(o * h + i) * w + j] = s as f32;
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn patched_im2col_convolutions_match_the_definition() {
+    // (in, out, kernel, dilation, height, width): conv1-like, conv2-like, a dilated one, a
+    // width below one panel, and more outputs than one panel of rows.
+    for (cin, cout, k, d, h, w) in [
+        (3, 16, 11, 1, 23, 37),
+        (16, 16, 5, 1, 19, 29),
+        (16, 32, 5, 2, 17, 26),
+        (4, 8, 3, 1, 9, 7),
+        (8, 40, 3, 1, 13, 30),
+    ] {
+        let n_w = cout * cin * k * k;
+        let wt: Vec<f32> = (0..n_w).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
+        let x: Vec<f32> = (0..cin * h * w).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect();
+        let plan = optimised_plan(&conv_model(cin, cout, k, d, h, w, &wt), &[1, cin, h, w]).unwrap();
+        let out = plan.run(tvec!(Tensor::from_shape(&[1, cin, h, w], &x).unwrap().into_tvalue())).unwrap();
+        let y = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
+        let r = reference(&x, &wt, cin, cout, k, d, h, w);
+        let worst = y.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "conv {cin}→{cout} {k}×{k}/{d} on {h}×{w}: off by {worst}");
+    }
+}

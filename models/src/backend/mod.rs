@@ -97,7 +97,7 @@ pub enum BackendError {
 /// Options that every backend understands.
 #[derive(Debug, Clone, Default)]
 pub struct BackendOptions {
-    /// CPU threads (None: the backend's default).
+    /// CPU threads (None: the backend's default: one per core for tract, libtorch's own for torch).
     pub threads: Option<usize>,
 }
 

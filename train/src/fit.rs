@@ -618,6 +618,12 @@ pub fn center_views(store: &mut SampleStore, indices: &[usize], info: &ModelInfo
 /// model whose provenance records the run's configuration and results. Works on a run that is
 /// still training or was interrupted.
 pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> {
+    export_run_checkpoint(run, out, include_aux, false)
+}
+
+/// [`export_run`], or with `last` the run's last checkpoint instead of its best (the end of a
+/// decaying learning-rate schedule); the provenance names the checkpoint and its epoch.
+pub fn export_run_checkpoint(run: &Path, out: &Path, include_aux: bool, last: bool) -> Result<PathBuf> {
     let state_path = run.join("state.json");
     let state: RunState = serde_json::from_str(
         &std::fs::read_to_string(&state_path).with_context(|| format!("reading {}", state_path.display()))?,
@@ -627,7 +633,9 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
     let arch = cfg.architecture()?;
     let mut vs = tch::nn::VarStore::new(Device::Cpu);
     let _net = GraspNet::new(&vs, &arch);
-    let weights = if run.join("best.ot").exists() { run.join("best.ot") } else { run.join("last.ot") };
+    let use_last = last || !run.join("best.ot").exists();
+    let weights = if use_last { run.join("last.ot") } else { run.join("best.ot") };
+    let (checkpoint, epoch) = if use_last { ("last", state.epochs_done) } else { ("best", state.best_epoch) };
     vs.load(&weights).with_context(|| format!("loading {}", weights.display()))?;
     let mut info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
     if let Some(scale) = trained_scale(cfg)? {
@@ -651,6 +659,8 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
         "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "config": cfg,
         "epochs_done": state.epochs_done,
+        "checkpoint": checkpoint,
+        "checkpoint_epoch": epoch,
         "best_epoch": state.best_epoch,
         "val_success_percent": state.best_val_success,
         "train_samples": split.as_ref().map(|s| s.train.len()),
@@ -665,13 +675,7 @@ pub fn export_run(run: &Path, out: &Path, include_aux: bool) -> Result<PathBuf> 
         &grasp_models::onnx::ExportOptions::with_aux(include_aux),
     )?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
-    log::info!(
-        "epoch {} of {} ({:.1}% validation success) exported to {}",
-        state.best_epoch,
-        state.epochs_done,
-        state.best_val_success,
-        out.display()
-    );
+    log::info!("{checkpoint} checkpoint (epoch {epoch} of {}) exported to {}", state.epochs_done, out.display());
     Ok(out.to_path_buf())
 }
 

@@ -21,13 +21,17 @@ pub struct Args {
     /// Keep the auxiliary output `aux` (with --run).
     #[arg(long, requires = "run")]
     with_aux: bool,
+    /// Export the run's last checkpoint instead of its best by validation success (with --run;
+    /// e.g. the end of a `--lr-schedule cosine` run).
+    #[arg(long, requires = "run")]
+    last: bool,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Args { run, model, out, with_aux } = args;
+    let Args { run, model, out, with_aux, last } = args;
     let path = match (run, model) {
-        (Some(run), _) => grasp_train::fit::export_run(&run, &out, with_aux)?,
+        (Some(run), _) => grasp_train::fit::export_run_checkpoint(&run, &out, with_aux, last)?,
         (None, Some(model)) => {
             let file = GraspModelFile::read(&model)?;
             let bytes = grasp_models::onnx::reexport(&file, Default::default())

@@ -392,13 +392,15 @@ struct Seen<'a> {
     rgb: &'a [u8],
     width: usize,
     height: usize,
+    /// It is the table view, not the camera frame.
+    table_view: bool,
 }
 
 impl<'a> Seen<'a> {
     fn of(frame: &'a Frame, view: Option<&TableView>, view_rgb: &'a [u8]) -> Self {
         match view {
-            Some(v) => Seen { rgb: view_rgb, width: v.size(), height: v.size() },
-            None => Seen { rgb: &frame.rgb, width: frame.width, height: frame.height },
+            Some(v) => Seen { rgb: view_rgb, width: v.size(), height: v.size(), table_view: true },
+            None => Seen { rgb: &frame.rgb, width: frame.width, height: frame.height, table_view: false },
         }
     }
 }
@@ -719,7 +721,8 @@ impl Control {
             }
         }
         if let Some(rec) = self.recorder.as_mut() {
-            rec.record(frame, grasps, &self.targets, &self.sent_this_frame).map_err(RuntimeError::Recorder)?;
+            let view = seen.table_view.then_some((seen.rgb, seen.width));
+            rec.record(frame, view, grasps, &self.targets, &self.sent_this_frame).map_err(RuntimeError::Recorder)?;
         }
         if let Some(line) = self.stats.report(self.parts.timing.stats_interval, Instant::now()) {
             log::info!("stats: {line}");

@@ -21,6 +21,11 @@ pub struct RecordedFrame {
     /// The source's frame counter: in a live run, gaps are the frames dropped as stale.
     #[serde(default)]
     pub source_index: u64,
+    /// The table view the model saw (path in the recording, under `views/`, outside `frames/` so
+    /// a replay of the recording reads the camera frames only), when it ran on the table view:
+    /// then the grasps are in that image's pixels, not the frame's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_file: Option<String>,
     /// The grasps: x, y, angle, width, quality.
     pub grasps: Vec<[f32; 5]>,
     /// The safe targets, robot frame.
@@ -45,27 +50,36 @@ impl Recorder {
         Ok(Recorder { dir: dir.to_path_buf(), events: std::io::BufWriter::new(events), count: 0 })
     }
 
-    /// Appends one frame: its image and what was decided.
+    /// Appends one frame: its image, the table view the model saw instead of it (RGB, side in
+    /// pixels) if any, and what was decided.
     pub fn record(
         &mut self,
         frame: &Frame,
+        view: Option<(&[u8], usize)>,
         grasps: &[Grasp],
         targets: &[Target],
         commands: &[ArmCall],
     ) -> std::io::Result<()> {
         self.count += 1;
+        let save = |file: &str, rgb: &[u8], width: usize, height: usize| {
+            image::save_buffer(self.dir.join(file), rgb, width as u32, height as u32, image::ExtendedColorType::Rgb8)
+                .map_err(std::io::Error::other)
+        };
         let file = format!("{:06}.png", self.count);
-        image::save_buffer(
-            self.dir.join("frames").join(&file),
-            &frame.rgb,
-            frame.width as u32,
-            frame.height as u32,
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(std::io::Error::other)?;
+        save(&format!("frames/{file}"), &frame.rgb, frame.width, frame.height)?;
+        let view_file = match view {
+            Some((rgb, side)) => {
+                std::fs::create_dir_all(self.dir.join("views"))?;
+                let name = format!("views/{file}");
+                save(&name, rgb, side, side)?;
+                Some(name)
+            }
+            None => None,
+        };
         let rec = RecordedFrame {
             frame: self.count,
             file,
+            view_file,
             source: frame.origin.clone(),
             source_index: frame.index,
             grasps: grasps.iter().map(|g| [g.x, g.y, g.angle, g.width, g.quality]).collect(),
@@ -91,5 +105,32 @@ impl Recorder {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame {
+        Frame { rgb: vec![7; 4 * 3 * 3], width: 4, height: 3, index: 5, origin: "test".into(), captured: None }
+    }
+
+    #[test]
+    fn the_table_view_is_recorded_beside_the_frame_and_named_in_the_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::create(dir.path()).unwrap();
+        let view = vec![200u8; 2 * 2 * 3];
+        rec.record(&frame(), Some((&view, 2)), &[], &[], &[]).unwrap();
+        rec.record(&frame(), None, &[], &[], &[]).unwrap();
+        let events = Recorder::read_events(dir.path()).unwrap();
+        assert_eq!(events[0].view_file.as_deref(), Some("views/000001.png"));
+        assert_eq!(events[1].view_file, None);
+        let v = image::open(dir.path().join("views/000001.png")).unwrap().to_rgb8();
+        assert_eq!((v.width(), v.height(), v.get_pixel(1, 1).0), (2, 2, [200, 200, 200]));
+        let f = image::open(dir.path().join("frames/000001.png")).unwrap().to_rgb8();
+        assert_eq!((f.width(), f.height()), (4, 3));
+        // Only camera frames where a replay looks.
+        assert_eq!(std::fs::read_dir(dir.path().join("frames")).unwrap().count(), 2);
     }
 }

@@ -43,9 +43,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates `dir` with its `frames/`.
+    /// Creates `dir` with its `frames/` and `views/`.
     pub fn create(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("frames"))?;
+        std::fs::create_dir_all(dir.join("views"))?;
         let events = std::fs::File::create(dir.join("events.jsonl"))?;
         Ok(Recorder { dir: dir.to_path_buf(), events: std::io::BufWriter::new(events), count: 0 })
     }
@@ -69,7 +70,6 @@ impl Recorder {
         save(&format!("frames/{file}"), &frame.rgb, frame.width, frame.height)?;
         let view_file = match view {
             Some((rgb, side)) => {
-                std::fs::create_dir_all(self.dir.join("views"))?;
                 let name = format!("views/{file}");
                 save(&name, rgb, side, side)?;
                 Some(name)

@@ -299,6 +299,12 @@ impl TorchBackend {
                             message: format!("DepthToSpace needs NCHW, got {:?}", x.size()),
                         })?;
                         let b = *block;
+                        if c % (b * b) != 0 {
+                            return Err(BackendError::BadNode {
+                                node: n.name.clone(),
+                                message: format!("DepthToSpace: {c} channels are not a multiple of {b}²"),
+                            });
+                        }
                         x.reshape([n_, b, b, c / (b * b), h, w]).permute([0, 3, 4, 1, 5, 2]).reshape([
                             n_,
                             c / (b * b),

@@ -30,16 +30,15 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let Args { run, model, out, with_aux, last } = args;
-    let path = match (run, model) {
-        (Some(run), _) => grasp_train::fit::export_run_checkpoint(&run, &out, with_aux, last)?,
-        (None, Some(model)) => {
-            let file = GraspModelFile::read(&model)?;
-            let bytes = grasp_models::onnx::reexport(&file, Default::default())
-                .with_context(|| format!("re-exporting {}", model.display()))?;
-            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
-            out
-        }
-        (None, None) => unreachable!("clap requires --run or --model"),
+    let path = if let Some(run) = run {
+        grasp_train::fit::export_run_checkpoint(&run, &out, with_aux, last)?
+    } else {
+        let model = model.context("give --run or --model")?;
+        let file = GraspModelFile::read(&model)?;
+        let bytes = grasp_models::onnx::reexport(&file, Default::default())
+            .with_context(|| format!("re-exporting {}", model.display()))?;
+        std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+        out
     };
     println!("wrote {}", path.display());
     Ok(())

@@ -92,7 +92,9 @@ fn real_data(threads: usize, size: usize, batch: usize, scenes: usize) -> f64 {
         seed: 0,
         max_samples: None,
         augment: true,
+        zoom: grasp_train::augment::DEFAULT_ZOOM,
         export_aux: false,
+        init_from: None,
     };
     let outcome = Fitter { config, out: dir.path().join("run"), device: Device::Cpu, resume: false, progress: false }
         .run()

@@ -125,6 +125,8 @@ pub struct SampleRef {
     pub mask: Option<PathBuf>,
     /// Samples with the same object id go to the same split (Cornell: scene; Jacquard: object).
     pub object_id: String,
+    /// Which `--dataset` of a mix it came from (its position): each is split on its own.
+    pub dataset: usize,
 }
 
 /// One decoded sample in its own pixel coordinates.
@@ -191,6 +193,7 @@ pub fn scan(spec: &DatasetSpec) -> Result<Vec<SampleRef>, DatasetError> {
                     depth,
                     mask: None,
                     object_id: scene.to_string(),
+                    dataset: 0,
                 });
             }
             "*r.png with *cpos.txt"
@@ -214,6 +217,7 @@ pub fn scan(spec: &DatasetSpec) -> Result<Vec<SampleRef>, DatasetError> {
                     depth,
                     mask,
                     object_id: object.to_string(),
+                    dataset: 0,
                 });
             }
             "<n>_<id>_RGB.png with <n>_<id>_grasps.txt"

@@ -58,8 +58,20 @@ pub struct FitConfig {
     pub max_samples: Option<usize>,
     /// Random views during training.
     pub augment: bool,
+    /// The random zoom's range `(min, max)` when augmenting (runs before it existed used the
+    /// paper's 1–1.25).
+    #[serde(default = "default_zoom")]
+    pub zoom: (f32, f32),
     /// Keep the auxiliary output in the exported model.
     pub export_aux: bool,
+    /// Fine-tuning: the ONNX model whose weights a fresh run starts from (instead of PyTorch's
+    /// random initialisation).
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
+}
+
+fn default_zoom() -> (f32, f32) {
+    crate::augment::DEFAULT_ZOOM
 }
 
 /// The learning rate over a run's epochs.
@@ -93,6 +105,15 @@ impl FitConfig {
     /// The network this run trains.
     pub fn architecture(&self) -> Result<Architecture, ArchError> {
         Architecture::new(self.arch, self.aux)
+    }
+
+    /// The training views' augmentation: none, or the default one with this run's zoom range.
+    pub fn augmentation(&self) -> Augment {
+        if self.augment {
+            Augment::with_zoom(self.zoom)
+        } else {
+            Augment::NONE
+        }
     }
 }
 
@@ -148,10 +169,10 @@ impl SampleStore {
     /// Scans the datasets; keeps whole objects up to `max_samples`.
     pub fn open(specs: &[DatasetSpec], max_samples: Option<usize>, seed: u64) -> Result<Self> {
         let mut refs = vec![];
-        for s in specs {
+        for (dataset, s) in specs.iter().enumerate() {
             let found = scan(s)?;
             log::info!("{} {}: {} samples", s.kind, s.path.display(), found.len());
-            refs.extend(found);
+            refs.extend(found.into_iter().map(|r| SampleRef { dataset, ..r }));
         }
         if let Some(n) = max_samples.filter(|&n| n < refs.len()) {
             // Keep whole objects, chosen at random but reproducibly, so the split stays object-wise.
@@ -361,6 +382,10 @@ impl Fitter {
         let mut vs = tch::nn::VarStore::new(self.device);
         let net = GraspNet::new(&vs, &arch);
         let mut state = self.initial_state(&mut vs)?;
+        if let (Some(model), 0) = (&cfg.init_from, state.epochs_done) {
+            load_onnx_weights(&mut vs, model, &arch)?;
+            log::info!("starting from the weights of {}", model.display());
+        }
         let mut opt = tch::nn::Adam::default().build(&vs, cfg.learning_rate)?;
         let val_views = center_views(&mut store, &split.val, &info)?;
         for epoch in state.epochs_done + 1..=cfg.epochs {
@@ -460,7 +485,7 @@ impl Fitter {
     ) -> Result<LossSums> {
         let cfg = &self.config;
         let started = Instant::now();
-        let augment = if cfg.augment { Augment::default() } else { Augment::NONE };
+        let augment = cfg.augmentation();
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
         let mut order = train.to_vec();
         order.shuffle(&mut rng);
@@ -691,8 +716,8 @@ pub struct TrainedScale {
 }
 
 /// The scale a run's model sees, when every dataset declares one and they agree within 1 %:
-/// data scale × image side / input side, divided by √(max zoom) when augmenting (the geometric
-/// centre of the zoom range [1, max], which then spans ±(√max − 1)). None when a dataset has no
+/// data scale × image side / input side, divided by the geometric centre of the zoom range
+/// √(min·max), which then spans ±(√(max/min) − 1). None when a dataset has no
 /// declared scale (Cornell, Jacquard, posed sets) or they differ.
 pub fn trained_scale(cfg: &FitConfig) -> Result<Option<TrainedScale>> {
     let mut scales = vec![];
@@ -712,8 +737,27 @@ pub fn trained_scale(cfg: &FitConfig) -> Result<Option<TrainedScale>> {
         log::warn!("the datasets have different scales ({scales:?} mm/px at the input): the model declares none");
         return Ok(None);
     }
-    let zoom = if cfg.augment { crate::augment::Augment::default().max_zoom as f64 } else { 1.0 };
-    Ok(Some(TrainedScale { mm_per_px: first / zoom.sqrt(), jitter: zoom.sqrt() - 1.0, table_view }))
+    let a = cfg.augmentation();
+    let (centre, half_range) = (a.zoom_centre() as f64, ((a.max_zoom / a.min_zoom) as f64).sqrt());
+    Ok(Some(TrainedScale { mm_per_px: first / centre, jitter: half_range - 1.0, table_view }))
+}
+
+/// Copies an exported model's weights into `vs` (a network of `arch`): fine-tuning. A model of
+/// another architecture is refused, naming the first weight it lacks or whose shape differs.
+pub fn load_onnx_weights(vs: &mut tch::nn::VarStore, model: &Path, arch: &Architecture) -> Result<()> {
+    let file = grasp_models::GraspModelFile::read(model)?;
+    let weights = grasp_models::onnx::NamedWeights::from_model(&file.proto, arch)
+        .with_context(|| format!("{} is not a {} model", model.display(), arch.kind))?;
+    for (name, mut var) in vs.variables() {
+        let w = weights.0.get(&name).with_context(|| format!("{}: no weight `{name}`", model.display()))?;
+        let shape: Vec<i64> = w.shape.iter().map(|&d| d as i64).collect();
+        if shape != var.size() {
+            bail!("{}: weight `{name}` is {:?}, the network's is {:?}", model.display(), w.shape, var.size());
+        }
+        let t = tch::Tensor::from_slice(&w.data).reshape(&shape).to_device(var.device());
+        tch::no_grad(|| var.copy_(&t));
+    }
+    Ok(())
 }
 
 /// Loads the weights of a finished run into a fresh network.
@@ -733,6 +777,29 @@ pub fn batch_to_host(t: &Tensor) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::LrSchedule;
+
+    #[test]
+    fn fine_tuning_starts_from_the_models_weights_and_refuses_another_architecture() {
+        use grasp_models::onnx::{export, ExportOptions, NamedWeights};
+        use grasp_models::{Architecture, AuxTask};
+        let arch = Architecture::ggcnn();
+        let weights = NamedWeights::random(&arch, 3);
+        let info = grasp_models::contract::ModelInfo::new(arch.kind, None, 32);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gg.onnx");
+        std::fs::write(&path, export(&arch, &weights, &info, &ExportOptions::with_aux(false)).unwrap()).unwrap();
+        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _net = crate::net::GraspNet::new(&vs, &arch);
+        assert_ne!(crate::net::named_weights(&vs).unwrap(), weights, "a fresh network is random");
+        super::load_onnx_weights(&mut vs, &path, &arch).unwrap();
+        assert_eq!(crate::net::named_weights(&vs).unwrap(), weights);
+        // An MTG-CNN network cannot start from a GG-CNN file: the missing auxiliary weight is named.
+        let mtg = Architecture::mtgcnn(AuxTask::Depth);
+        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _net = crate::net::GraspNet::new(&vs, &mtg);
+        let e = format!("{:#}", super::load_onnx_weights(&mut vs, &path, &mtg).unwrap_err());
+        assert!(e.contains("gg.onnx") && e.contains("aux"), "{e}");
+    }
 
     #[test]
     fn cosine_schedule_starts_at_the_rate_and_ends_at_one_percent() {

@@ -34,32 +34,36 @@ pub struct Split {
 }
 
 /// Fold `fold` (0..5): the units (objects or images) are shuffled with `seed` and cut into five
-/// groups; group `fold` is held out and halved into validation and test, the rest trains.
+/// groups; group `fold` is held out and halved into validation and test, the rest trains. Each
+/// dataset of a mix ([`SampleRef::dataset`]) is split on its own, so a dataset's test images are
+/// the same alone and in any mix (the Cornell test scenes stay the Cornell test scenes).
 pub fn split(refs: &[SampleRef], fold: usize, mode: SplitMode, seed: u64) -> Split {
     assert!(fold < FOLDS, "fold must be in 0..{FOLDS}");
-    let mut units: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut datasets: BTreeMap<usize, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
     for (i, r) in refs.iter().enumerate() {
         let key = match mode {
             SplitMode::Object => format!("{}:{}", r.kind, r.object_id),
             SplitMode::Image => format!("{i:09}"),
         };
-        units.entry(key).or_default().push(i);
+        datasets.entry(r.dataset).or_default().entry(key).or_default().push(i);
     }
-    let mut keys: Vec<&String> = units.keys().collect();
-    keys.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let n = keys.len();
-    let group = |pos: usize| pos * FOLDS / n.max(1);
-    let held: Vec<&String> = keys.iter().enumerate().filter(|(p, _)| group(*p) == fold).map(|(_, k)| *k).collect();
-    let half = held.len().div_ceil(2);
     let mut s = Split::default();
-    for (pos, k) in keys.iter().enumerate() {
-        let idx = &units[*k];
-        if group(pos) != fold {
-            s.train.extend(idx);
-        } else if held[..half].contains(k) {
-            s.val.extend(idx);
-        } else {
-            s.test.extend(idx);
+    for units in datasets.values() {
+        let mut keys: Vec<&String> = units.keys().collect();
+        keys.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let n = keys.len();
+        let group = |pos: usize| pos * FOLDS / n.max(1);
+        let held: Vec<&String> = keys.iter().enumerate().filter(|(p, _)| group(*p) == fold).map(|(_, k)| *k).collect();
+        let half = held.len().div_ceil(2);
+        for (pos, k) in keys.iter().enumerate() {
+            let idx = &units[*k];
+            if group(pos) != fold {
+                s.train.extend(idx);
+            } else if held[..half].contains(k) {
+                s.val.extend(idx);
+            } else {
+                s.test.extend(idx);
+            }
         }
     }
     s.train.sort();
@@ -83,8 +87,25 @@ mod tests {
                 depth: None,
                 mask: None,
                 object_id: format!("obj{}", i / views),
+                dataset: 0,
             })
             .collect()
+    }
+
+    #[test]
+    fn each_dataset_of_a_mix_keeps_the_split_it_has_alone() {
+        let a = refs(50, 2);
+        let alone = split(&a, 1, SplitMode::Object, 7);
+        // A second dataset after it, with the same object names (ids may repeat across sets).
+        let mut mix = a.clone();
+        mix.extend(refs(30, 3).into_iter().map(|r| SampleRef { dataset: 1, ..r }));
+        let s = split(&mix, 1, SplitMode::Object, 7);
+        let first = |v: &[usize]| v.iter().copied().filter(|&i| i < 100).collect::<Vec<_>>();
+        assert_eq!((first(&s.train), first(&s.val), first(&s.test)), (alone.train, alone.val, alone.test));
+        // The second set is split 80/10/10 on its own, and "obj3" of set 0 and of set 1 are
+        // different objects.
+        let second = |v: &[usize]| v.iter().filter(|&&i| i >= 100).count();
+        assert_eq!((second(&s.train), second(&s.val), second(&s.test)), (72, 9, 9));
     }
 
     #[test]

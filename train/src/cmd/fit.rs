@@ -28,17 +28,22 @@ pub struct Args {
     /// Keep the auxiliary output in the exported ONNX.
     #[arg(long)]
     export_aux: bool,
+    /// Fine-tune: start from this ONNX model's weights (same --arch) instead of a random
+    /// initialisation; Adam's moments start at zero. E.g. the shipped model on new data or a
+    /// wider --zoom.
+    #[arg(long, value_name = "MODEL.onnx", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Args { train, arch, aux, loss, out, resume, export_aux } = args;
+    let Args { train, arch, aux, loss, out, resume, export_aux, init_from } = args;
     if train.datasets.is_empty() {
         bail!("--dataset KIND:PATH is required (e.g. --dataset cornell:../shared/data/cornell-crops)");
     }
     let arch = Architecture::new(arch, aux)?;
     let aux = arch.aux_task();
-    let cfg = fit_config(&train, arch.kind, aux, loss, export_aux);
+    let cfg = FitConfig { init_from, ..fit_config(&train, arch.kind, aux, loss, export_aux) };
     let device = device(train.threads);
     let o = Fitter { config: cfg, out, device, resume, progress: true }.run()?;
     println!("best epoch {}: validation success {:.2}%; model: {}", o.best_epoch, o.best_val_success, o.onnx.display());

@@ -85,9 +85,25 @@ pub struct TrainArgs {
     /// Train without augmentation (random crop, zoom and rotation are on by default).
     #[arg(long)]
     pub no_augment: bool,
+    /// The random zoom's range MIN,MAX, drawn log-uniformly (paper: 1,1.25). Below 1 the view
+    /// shrinks the image inside replicated borders: `0.6,1.7` covers cameras from 0.6× to 1.7×
+    /// the training data's height (e.g. 0.3–0.9 m around 0.5 m).
+    #[arg(long, value_name = "MIN,MAX", default_value = "1,1.25", value_parser = parse_zoom)]
+    pub zoom: (f32, f32),
     /// CPU threads for libtorch (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// `MIN,MAX` with 0 < MIN ≤ MAX.
+fn parse_zoom(s: &str) -> Result<(f32, f32), String> {
+    let (a, b) = s.split_once(',').ok_or_else(|| format!("`{s}`: expected MIN,MAX such as 0.6,1.7"))?;
+    let num = |v: &str| v.trim().parse::<f32>().map_err(|e| format!("`{v}`: {e}"));
+    let (min, max) = (num(a)?, num(b)?);
+    if !(min > 0.0 && min <= max && max.is_finite()) {
+        return Err(format!("`{s}`: need 0 < MIN <= MAX"));
+    }
+    Ok((min, max))
 }
 
 /// The run settings of the shared training arguments.
@@ -107,7 +123,9 @@ pub fn fit_config(t: &TrainArgs, arch: ArchKind, aux: Option<AuxTask>, loss: Los
         seed: t.seed,
         max_samples: t.max_samples,
         augment: !t.no_augment,
+        zoom: t.zoom,
         export_aux,
+        init_from: None,
     }
 }
 

@@ -1,0 +1,53 @@
+//! The shipped default model (the one `edge/demo/demo.toml` runs) on the bundled demo frames:
+//! every frame's top grasp is accepted by the paper's metric against that frame's own ground
+//! truth (`edge/demo/frames/NNN_grasps.txt`, written with the frames by
+//! `edge/examples/make_demo_frames.rs`), decoded exactly as the edge binary decodes.
+
+use grasp_models::detector::GraspDetector;
+use grasp_models::metric::{grasp_succeeds, IouMode};
+use grasp_models::{load_backend, BackendKind, BackendOptions, GraspModelFile};
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The model the demo runs, from the demo's own configuration (one source of truth).
+fn demo_model() -> PathBuf {
+    let demo = repo().join("edge/demo/demo.toml");
+    let cfg: toml::Table = std::fs::read_to_string(&demo).unwrap().parse().unwrap();
+    let path = cfg["model"]["path"].as_str().expect("demo.toml [model] path");
+    demo.parent().unwrap().join(path)
+}
+
+#[test]
+fn the_default_model_finds_an_accepted_grasp_in_every_demo_frame() {
+    let model = demo_model();
+    let file = GraspModelFile::read(&model).unwrap();
+    let backend = load_backend(BackendKind::Tract, &file, &BackendOptions { threads: Some(1) }).unwrap();
+    let mut detector = GraspDetector::new(backend, None);
+    let frames = repo().join("edge/demo/frames");
+    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&frames)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    jpgs.sort();
+    assert_eq!(jpgs.len(), 16, "the bundled frames");
+    let mut failed = vec![];
+    for jpg in &jpgs {
+        let stem = jpg.file_stem().unwrap().to_string_lossy();
+        let truth_path = frames.join(format!("{stem}_grasps.txt"));
+        let truth = grasp_train::dataset::parse_jacquard(&truth_path, &std::fs::read_to_string(&truth_path).unwrap())
+            .unwrap();
+        assert!(!truth.is_empty(), "{}: no ground truth", truth_path.display());
+        let img = image::open(jpg).unwrap().to_rgb8();
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (grasps, _) = detector.detect(img.as_raw(), w, h, 1).unwrap();
+        match grasps.first() {
+            Some(g) if grasp_succeeds(g, &truth, IouMode::Exact) => {}
+            g => failed.push(format!("{stem}: {g:?}")),
+        }
+    }
+    assert!(failed.is_empty(), "{} of 16 demo frames without an accepted grasp ({}): {failed:#?}", failed.len(), model.display());
+}

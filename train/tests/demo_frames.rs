@@ -38,8 +38,8 @@ fn the_default_model_finds_an_accepted_grasp_in_every_demo_frame() {
     for jpg in &jpgs {
         let stem = jpg.file_stem().unwrap().to_string_lossy();
         let truth_path = frames.join(format!("{stem}_grasps.txt"));
-        let truth = grasp_train::dataset::parse_jacquard(&truth_path, &std::fs::read_to_string(&truth_path).unwrap())
-            .unwrap();
+        let truth =
+            grasp_train::dataset::parse_jacquard(&truth_path, &std::fs::read_to_string(&truth_path).unwrap()).unwrap();
         assert!(!truth.is_empty(), "{}: no ground truth", truth_path.display());
         let img = image::open(jpg).unwrap().to_rgb8();
         let (w, h) = (img.width() as usize, img.height() as usize);
@@ -49,5 +49,10 @@ fn the_default_model_finds_an_accepted_grasp_in_every_demo_frame() {
             g => failed.push(format!("{stem}: {g:?}")),
         }
     }
-    assert!(failed.is_empty(), "{} of 16 demo frames without an accepted grasp ({}): {failed:#?}", failed.len(), model.display());
+    assert!(
+        failed.is_empty(),
+        "{} of 16 demo frames without an accepted grasp ({}): {failed:#?}",
+        failed.len(),
+        model.display()
+    );
 }

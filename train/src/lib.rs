@@ -15,6 +15,7 @@ pub mod gt;
 pub mod loss;
 pub mod net;
 pub mod posed;
+pub mod randomised;
 pub mod report;
 pub mod split;
 pub mod synth;

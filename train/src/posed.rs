@@ -460,6 +460,7 @@ pub fn write_table_view_dataset(
         size,
         mm_per_px: Some(mm_per_px),
         camera: None,
+        randomised: false,
     };
     info.write(out)
 }
@@ -488,6 +489,7 @@ pub fn write_posed_dataset(
         size: camera.width.max(camera.height),
         mm_per_px: None,
         camera: Some(*camera),
+        randomised: false,
     };
     info.write(out)
 }

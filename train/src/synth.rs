@@ -250,6 +250,7 @@ pub fn write_dataset(
         size,
         mm_per_px: Some(SCENE_MM / size as f64),
         camera: None,
+        randomised: false,
     };
     info.write(out)
 }
@@ -282,6 +283,10 @@ pub struct SynthInfo {
     pub mm_per_px: Option<f64>,
     /// The camera of a posed set (its calibration is `calibration.toml` beside).
     pub camera: Option<crate::posed::SynthCamera>,
+    /// Domain-randomised scenes ([`crate::randomised`]): 1–5 objects of eight families, random
+    /// textures and artefacts (sets written before it existed: one plain object).
+    #[serde(default)]
+    pub randomised: bool,
 }
 
 /// The file name of [`SynthInfo`] in a generated set.

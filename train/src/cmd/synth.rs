@@ -9,6 +9,7 @@ use super::*;
 ///
 /// Examples:
 ///   grasp-train synth --out /tmp/synth --count 200 --seed 1
+///   grasp-train synth --out /tmp/clutter --count 2000 --randomised
 ///   grasp-train synth --out /tmp/rig600 --count 50 --camera-height-mm 600 --tilt-deg 30
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,6 +38,12 @@ pub struct Args {
     /// high, tilted 0–35°) and warped into its --size² table view at this scale (mm per pixel).
     #[arg(long, conflicts_with = "camera_height_mm")]
     table_view_mm_per_px: Option<f64>,
+    /// Domain-randomised top-down scenes: 1–5 objects per scene from eight families (box,
+    /// cylinder, ellipsoid, ring, L, T, tool, thin strip), random object and table textures,
+    /// low-contrast objects, noise, blur and JPEG artefacts; grasps checked against each
+    /// object's neighbours.
+    #[arg(long, conflicts_with_all = ["camera_height_mm", "table_view_mm_per_px"])]
+    randomised: bool,
 }
 
 fn parse_image_size(s: &str) -> Result<(usize, usize), String> {
@@ -47,7 +54,8 @@ fn parse_image_size(s: &str) -> Result<(usize, usize), String> {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let Args { out, count, seed, size, camera_height_mm, tilt_deg, focal_px, image, table_view_mm_per_px } = args;
+    let Args { out, count, seed, size, camera_height_mm, tilt_deg, focal_px, image, table_view_mm_per_px, randomised } =
+        args;
     let bar = indicatif::ProgressBar::new(count as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("synth [{bar:30}] {pos}/{len} scenes ETA {eta}")
@@ -71,6 +79,11 @@ pub fn run(args: Args) -> Result<()> {
                 image.1,
                 out.join(grasp_train::posed::CALIBRATION_FILE).display()
             )
+        }
+        (None, None) if randomised => {
+            Architecture::check_input_size(size)?;
+            grasp_train::randomised::write_randomised_dataset(&out, count, seed, size, |n| bar.set_position(n as u64))?;
+            format!("{size}x{size} top-down, randomised, {} mm per pixel", grasp_train::synth::SCENE_MM / size as f64)
         }
         (None, None) => {
             Architecture::check_input_size(size)?;

@@ -169,10 +169,7 @@ impl Object {
 }
 
 fn colour(rng: &mut ChaCha8Rng) -> [f64; 3] {
-    let hue = rng.gen_range(0.0..6.0);
-    let (c, x) = (rng.gen_range(0.45..0.95), rng.gen_range(0.05..0.5));
-    let sector = [[c, x, 0.1], [x, c, 0.1], [0.1, c, x], [0.1, x, c], [x, 0.1, c], [c, 0.1, x]];
-    sector[hue as usize % 6]
+    crate::synth::random_albedo(rng, 0.45..0.95)
 }
 
 fn random_object(rng: &mut ChaCha8Rng, s: f64, table: [f64; 3]) -> Object {
@@ -386,11 +383,6 @@ pub fn randomised_scene(seed: u64, index: usize, size: usize) -> Scene {
     }
 
     // Appearance.
-    let light = {
-        let l = [-0.45f64, -0.55, 0.70];
-        let norm = (l[0] * l[0] + l[1] * l[1] + l[2] * l[2]).sqrt();
-        l.map(|v| v / norm)
-    };
     let noise = rng.gen_range(0.0..0.04);
     let shadow = rng.gen_range(0.55..0.9);
     let h = |x: usize, y: usize| height[y.min(n - 1) * n + x.min(n - 1)];
@@ -399,10 +391,7 @@ pub fn randomised_scene(seed: u64, index: usize, size: usize) -> Scene {
     for y in 0..n {
         for x in 0..n {
             let i = y * n + x;
-            let gx = (h(x + 1, y) - h(x.saturating_sub(1), y)) * 400.0 / 2.0;
-            let gy = (h(x, y + 1) - h(x, y.saturating_sub(1))) * 400.0 / 2.0;
-            let norm = (gx * gx + gy * gy + 1.0).sqrt();
-            let shade = 0.35 + 0.65 * ((-gx * light[0] - gy * light[1] + light[2]) / norm).max(0.0);
+            let shade = crate::synth::shade(&height, n, x, y);
             let c = if owner[i] != 0 {
                 let p = &placed[owner[i] as usize - 1];
                 let (u, v) = to_object(p, x as f64, y as f64);

@@ -67,15 +67,36 @@ fn random_object(rng: &mut ChaCha8Rng, size: f64) -> Object {
     } else {
         Shape::Ellipse { a: long, b: short.max(0.05 * size) }
     };
-    let hue = rng.gen_range(0.0..6.0);
-    let (c, x) = (rng.gen_range(0.55..0.95), rng.gen_range(0.05..0.5));
-    let sector = [[c, x, 0.1], [x, c, 0.1], [0.1, c, x], [0.1, x, c], [x, 0.1, c], [c, 0.1, x]];
+    let albedo = random_albedo(rng, 0.55..0.95);
     Object {
         shape,
         height_m: rng.gen_range(0.02..0.10),
-        albedo: sector[hue as usize % 6],
+        albedo,
         stripes: if rng.gen_bool(0.4) { rng.gen_range(6.0..16.0) } else { 0.0 },
     }
+}
+
+/// A saturated random colour (linear RGB): a random hue sector, its main channel in `bright`.
+pub(crate) fn random_albedo(rng: &mut ChaCha8Rng, bright: std::ops::Range<f64>) -> [f64; 3] {
+    let hue = rng.gen_range(0.0..6.0);
+    let (c, x) = (rng.gen_range(bright), rng.gen_range(0.05..0.5));
+    let sector = [[c, x, 0.1], [x, c, 0.1], [0.1, c, x], [0.1, x, c], [x, 0.1, c], [c, 0.1, x]];
+    sector[hue as usize % 6]
+}
+
+/// Lambertian shading (0.35–1) of pixel (x, y) of an `n × n` height map (m), lit from the upper
+/// left: colour carries the objects' shape, as in Jacquard's renders.
+pub(crate) fn shade(height: &[f64], n: usize, x: usize, y: usize) -> f64 {
+    const LIGHT: [f64; 3] = [-0.45, -0.55, 0.70];
+    let norm = (LIGHT[0] * LIGHT[0] + LIGHT[1] * LIGHT[1] + LIGHT[2] * LIGHT[2]).sqrt();
+    let light = LIGHT.map(|l| l / norm);
+    // Height gradient gain: metres → a slope comparable to pixels.
+    let gain = 400.0;
+    let h = |xx: usize, yy: usize| height[yy.min(n - 1) * n + xx.min(n - 1)];
+    let gx = (h(x + 1, y) - h(x.saturating_sub(1), y)) * gain / 2.0;
+    let gy = (h(x, y + 1) - h(x, y.saturating_sub(1))) * gain / 2.0;
+    let norm = (gx * gx + gy * gy + 1.0).sqrt();
+    0.35 + 0.65 * ((-gx * light[0] - gy * light[1] + light[2]) / norm).max(0.0)
 }
 
 /// Height (m) of the object at local coordinates (along its axis u, across v); None outside.
@@ -159,13 +180,6 @@ fn render(
             height[y * n + x] = height_at(o, u, v).unwrap_or(0.0);
         }
     }
-    let light = {
-        let l: [f64; 3] = [-0.45, -0.55, 0.70];
-        let norm = (l[0] * l[0] + l[1] * l[1] + l[2] * l[2]).sqrt();
-        [l[0] / norm, l[1] / norm, l[2] / norm]
-    };
-    // Height gradient gain: metres → a slope comparable to pixels.
-    let gain = 400.0;
     let mut rgb = vec![0u8; n * n * 3];
     let mut mask = vec![0u8; n * n];
     let mut depth = vec![0f32; n * n];
@@ -173,10 +187,7 @@ fn render(
         for x in 0..n {
             let i = y * n + x;
             let h = |xx: usize, yy: usize| height[yy.min(n - 1) * n + xx.min(n - 1)];
-            let gx = (h(x + 1, y) - h(x.saturating_sub(1), y)) * gain / 2.0;
-            let gy = (h(x, y + 1) - h(x, y.saturating_sub(1))) * gain / 2.0;
-            let norm = (gx * gx + gy * gy + 1.0).sqrt();
-            let shade = 0.35 + 0.65 * ((-gx * light[0] - gy * light[1] + light[2]) / norm).max(0.0);
+            let shade = shade(&height, n, x, y);
             let inside = height[i] > 0.0;
             let noise = if noise > 0.0 { rng.gen_range(-noise..noise) } else { 0.0 };
             let colour = if inside {
@@ -285,7 +296,7 @@ pub struct SynthInfo {
     pub camera: Option<crate::posed::SynthCamera>,
     /// Domain-randomised scenes ([`crate::randomised`]): 1–5 objects of eight families, random
     /// textures and artefacts (sets written before it existed: one plain object).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub randomised: bool,
 }
 

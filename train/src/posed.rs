@@ -201,10 +201,15 @@ fn project_grasp(camera: &CameraModel, tex: &Texture, g: &GraspRect, width: usiz
     })
 }
 
-/// The top-down scene at [`TEXTURE_SIZE`] and its grasps (texel pixels).
-fn texture(seed: u64, index: usize) -> (Texture, Vec<GraspRect>) {
+/// The top-down scene at [`TEXTURE_SIZE`] and its grasps (texel pixels): one plain object, or a
+/// domain-randomised scene ([`crate::randomised`]).
+fn texture(seed: u64, index: usize, randomised: bool) -> (Texture, Vec<GraspRect>) {
     let n = TEXTURE_SIZE;
-    let (top, background) = scene_with_noise(seed, index, n, 0.0);
+    let (top, background) = if randomised {
+        crate::randomised::randomised_top_down(seed, index, n, false)
+    } else {
+        scene_with_noise(seed, index, n, 0.0)
+    };
     let height_mm: Vec<f32> = top.depth.iter().map(|&d| (crate::synth::CAMERA_HEIGHT_M - d) * 1000.0).collect();
     let max_height_mm = height_mm.iter().cloned().fold(0.0f32, f32::max) as f64;
     let mm_per_texel = SCENE_MM / n as f64;
@@ -222,9 +227,10 @@ fn texture(seed: u64, index: usize) -> (Texture, Vec<GraspRect>) {
     (tex, top.grasps)
 }
 
-/// Renders scene `index` of the generator seeded with `seed` through `camera`.
-pub fn posed_scene(seed: u64, index: usize, camera: &SynthCamera) -> Scene {
-    let (tex, top_grasps) = texture(seed, index);
+/// Renders scene `index` of the generator seeded with `seed` through `camera` (a randomised
+/// scene when `randomised`).
+pub fn posed_scene(seed: u64, index: usize, camera: &SynthCamera, randomised: bool) -> Scene {
+    let (tex, top_grasps) = texture(seed, index, randomised);
     let model = camera.model();
     let (w, h) = (camera.width, camera.height);
     let forward = model.pose.rotation * Vector3::z();
@@ -358,7 +364,7 @@ pub fn pose_table(
             .map_err(|e| anyhow::anyhow!("camera {} mm, tilt {}°: {e}", camera.height_mm, camera.tilt_deg))?;
         let (mut crop_ok, mut view_ok) = (0usize, 0usize);
         for index in 0..count {
-            let s = posed_scene(seed, index, camera);
+            let s = posed_scene(seed, index, camera, false);
             let sample =
                 Sample { width: s.width, height: s.height, rgb: s.rgb, rects: s.grasps, depth: None, mask: None };
             let top1 = |detector: &mut GraspDetector, x: &Sample| -> anyhow::Result<bool> {
@@ -412,7 +418,7 @@ pub const TRAINING_TILTS_DEG: std::ops::Range<f64> = 0.0..35.0;
 pub fn table_view_scene(seed: u64, index: usize, size: usize, mm_per_px: f64) -> anyhow::Result<(Scene, SynthCamera)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(13) ^ (index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let camera = SynthCamera::usb(rng.gen_range(TRAINING_HEIGHTS_MM), rng.gen_range(TRAINING_TILTS_DEG));
-    let s = posed_scene(seed, index, &camera);
+    let s = posed_scene(seed, index, &camera, false);
     let sample = Sample {
         width: s.width,
         height: s.height,
@@ -468,17 +474,18 @@ pub fn write_table_view_dataset(
 /// The name of the calibration file a posed set carries.
 pub const CALIBRATION_FILE: &str = "calibration.toml";
 
-/// Writes `count` scenes seen through `camera` under `out` in the Jacquard layout, with the
-/// camera's `calibration.toml` and `synth.toml`.
+/// Writes `count` scenes (randomised ones when `randomised`) seen through `camera` under `out` in
+/// the Jacquard layout, with the camera's `calibration.toml` and `synth.toml`.
 pub fn write_posed_dataset(
     out: &std::path::Path,
     count: usize,
     seed: u64,
     camera: &SynthCamera,
+    randomised: bool,
     progress: impl FnMut(usize),
 ) -> Result<(), crate::dataset::DatasetError> {
     camera.check().map_err(|message| crate::dataset::DatasetError::Invalid { path: out.into(), message })?;
-    crate::synth::write_scenes(out, count, seed, |index| Ok(posed_scene(seed, index, camera)), progress)?;
+    crate::synth::write_scenes(out, count, seed, |index| Ok(posed_scene(seed, index, camera, randomised)), progress)?;
     let path = out.join(CALIBRATION_FILE);
     std::fs::write(&path, camera.calibration().to_toml())
         .map_err(|source| crate::dataset::DatasetError::Io { path: path.clone(), source })?;
@@ -489,7 +496,7 @@ pub fn write_posed_dataset(
         size: camera.width.max(camera.height),
         mm_per_px: None,
         camera: Some(*camera),
-        randomised: false,
+        randomised,
     };
     info.write(out)
 }
@@ -524,7 +531,7 @@ mod tests {
     /// object's centroid, and the pixel area scales with 1/height².
     #[test]
     fn renders_agree_with_the_calibration_at_every_pose() {
-        let (tex, _) = texture(5, 2);
+        let (tex, _) = texture(5, 2, false);
         let centroid = |mask: &[u8], w: usize| {
             let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
             for (i, &m) in mask.iter().enumerate() {
@@ -543,7 +550,7 @@ mod tests {
         let mut areas = vec![];
         for (height, tilt) in [(350.0, 0.0), (600.0, 0.0), (900.0, 0.0), (600.0, 30.0)] {
             let cam = SynthCamera::usb(height, tilt);
-            let s = posed_scene(5, 2, &cam);
+            let s = posed_scene(5, 2, &cam, false);
             let (u, v, n) = centroid(&s.mask, s.width);
             let model = cam.model();
             let forward = model.pose.rotation * Vector3::z();
@@ -605,5 +612,30 @@ mod tests {
         // A region no camera of the range sees whole is refused before anything is written.
         let e = write_table_view_dataset(&d.path().join("big"), 2, 4, 300, 3.0, |_| {}).unwrap_err();
         assert!(e.to_string().contains("300 px at 3 mm/px"), "{e}");
+    }
+
+    #[test]
+    fn randomised_scenes_seen_through_a_tilted_camera_keep_their_grasps_on_objects() {
+        let cam = SynthCamera::usb(450.0, 25.0);
+        let mut total = 0;
+        for index in 0..4 {
+            let s = posed_scene(9, index, &cam, true);
+            assert_eq!((s.width, s.height), (cam.width, cam.height));
+            total += s.grasps.len();
+            for g in &s.grasps {
+                let (dx, dy) = (g.angle.cos(), -g.angle.sin());
+                let on_object = (0..=20).any(|k| {
+                    let t = -g.length / 2.0 + g.length * k as f64 / 20.0;
+                    let (x, y) = ((g.cx + t * dx).round(), (g.cy + t * dy).round());
+                    x >= 0.0
+                        && y >= 0.0
+                        && (x as usize) < s.width
+                        && (y as usize) < s.height
+                        && s.mask[y as usize * s.width + x as usize] > 0
+                });
+                assert!(on_object, "scene {index}: {g:?} closes on nothing");
+            }
+        }
+        assert!(total >= 8, "{total} grasps in 4 scenes");
     }
 }

@@ -332,6 +332,14 @@ pub fn scene_families(seed: u64, index: usize, size: usize) -> Vec<Family> {
 
 /// One domain-randomised scene: scene `index` of `seed`, `size`² pixels of the 300 mm table.
 pub fn randomised_scene(seed: u64, index: usize, size: usize) -> Scene {
+    randomised_top_down(seed, index, size, true).0
+}
+
+/// [`randomised_scene`], with or without the sensor's artefacts (noise, blur, JPEG), and the
+/// table's base colour. Without them the scene is the texture a posed camera renders (which adds
+/// its own noise): its table is plain, since the camera also sees table beyond the scene's square,
+/// drawn in the base colour, and a textured square would show an edge no real table has.
+pub(crate) fn randomised_top_down(seed: u64, index: usize, size: usize, artefacts: bool) -> (Scene, [f64; 3]) {
     let n = size;
     let s = n as f64;
     let SceneSet { table, table_texture, grain_period, grain_dir, objects } = scene_set(seed, index, s);
@@ -383,7 +391,7 @@ pub fn randomised_scene(seed: u64, index: usize, size: usize) -> Scene {
     }
 
     // Appearance.
-    let noise = rng.gen_range(0.0..0.04);
+    let noise = if artefacts { rng.gen_range(0.0..0.04) } else { 0.0 };
     let shadow = rng.gen_range(0.55..0.9);
     let h = |x: usize, y: usize| height[y.min(n - 1) * n + x.min(n - 1)];
     let mut rgb = vec![0u8; n * n * 3];
@@ -416,7 +424,7 @@ pub fn randomised_scene(seed: u64, index: usize, size: usize) -> Scene {
             } else {
                 let (fx, fy) = (x as f64, y as f64);
                 let along = fx * grain_dir.cos() + fy * grain_dir.sin();
-                let grain = match table_texture {
+                let grain = match if artefacts { table_texture } else { 0 } {
                     0 => 1.0,
                     1 => 0.92 + 0.08 * (2.0 * PI * along / grain_period).sin(),
                     2 => 0.9 + 0.2 * fx / s,
@@ -433,13 +441,13 @@ pub fn randomised_scene(seed: u64, index: usize, size: usize) -> Scene {
             depth[i] = CAMERA_HEIGHT_M - height[i] as f32;
         }
     }
-    if rng.gen_bool(0.3) {
+    if artefacts && rng.gen_bool(0.3) {
         rgb = box_blur(&rgb, n);
     }
-    if rng.gen_bool(0.3) {
+    if artefacts && rng.gen_bool(0.3) {
         rgb = jpeg_round_trip(&rgb, n, rng.gen_range(30..90)).unwrap_or(rgb);
     }
-    Scene { width: n, height: n, rgb, depth, mask, grasps }
+    (Scene { width: n, height: n, rgb, depth, mask, grasps }, table)
 }
 
 /// Writes `count` randomised scenes of `size`² pixels under `out` in the Jacquard layout, and

@@ -10,6 +10,7 @@ use super::*;
 /// Examples:
 ///   grasp-train synth --out /tmp/synth --count 200 --seed 1
 ///   grasp-train synth --out /tmp/clutter --count 2000 --randomised
+///   grasp-train synth --out /tmp/clutter-rig --count 200 --randomised --camera-height-mm 450 --tilt-deg 20 --focal-px 600
 ///   grasp-train synth --out /tmp/rig600 --count 50 --camera-height-mm 600 --tilt-deg 30
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,8 +42,8 @@ pub struct Args {
     /// Domain-randomised top-down scenes: 1–5 objects per scene from eight families (box,
     /// cylinder, ellipsoid, ring, L, T, tool, thin strip), random object and table textures,
     /// low-contrast objects, noise, blur and JPEG artefacts; grasps checked against each
-    /// object's neighbours.
-    #[arg(long, conflicts_with_all = ["camera_height_mm", "table_view_mm_per_px"])]
+    /// object's neighbours. Top-down, or through the posed camera of --camera-height-mm.
+    #[arg(long, conflicts_with = "table_view_mm_per_px")]
     randomised: bool,
 }
 
@@ -72,9 +73,12 @@ pub fn run(args: Args) -> Result<()> {
             let camera =
                 grasp_train::posed::SynthCamera { height_mm, tilt_deg, focal_px, width: image.0, height: image.1 };
             camera.check().map_err(anyhow::Error::msg)?;
-            grasp_train::posed::write_posed_dataset(&out, count, seed, &camera, |n| bar.set_position(n as u64))?;
+            grasp_train::posed::write_posed_dataset(&out, count, seed, &camera, randomised, |n| {
+                bar.set_position(n as u64)
+            })?;
             format!(
-                "{}x{} through a camera {height_mm} mm above the table, tilted {tilt_deg}°, focal {focal_px} px; calibration in {}",
+                "{}{}x{} through a camera {height_mm} mm above the table, tilted {tilt_deg}°, focal {focal_px} px; calibration in {}",
+                if randomised { "randomised, " } else { "" },
                 image.0,
                 image.1,
                 out.join(grasp_train::posed::CALIBRATION_FILE).display()

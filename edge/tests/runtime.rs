@@ -162,7 +162,12 @@ fn garbage_grasps_and_poses_outside_the_workspace_are_refused_not_sent() {
 #[test]
 fn corrupt_frames_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let frames: Vec<_> = std::fs::read_dir(demo_dir().join("frames")).unwrap().map(|e| e.unwrap().path()).collect();
+    // The frames only (each has its ground truth `NNN_grasps.txt` beside it).
+    let frames: Vec<_> = std::fs::read_dir(demo_dir().join("frames"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
     let mut sorted = frames.clone();
     sorted.sort();
     for f in sorted.iter().take(3) {

@@ -126,8 +126,8 @@ mod tests {
     #[test]
     fn rescaling_about_the_centre_moves_pixels_and_labels_together() {
         use grasp_models::metric::GraspRect;
-        // 40×30 image, one bright pixel at (27, 15) (12 px right of the 20×30 square's... centre
-        // of the 30² centred square is (19.5, 14.5)); a label there, 10 px long.
+        // 40×30 image (its centred 30² square is centred on (19.5, 14.5)), one bright pixel at
+        // (27, 15) and a label there, 10 px long.
         let (w, h) = (40, 30);
         let mut rgb = vec![0u8; w * h * 3];
         rgb[(15 * w + 27) * 3..(15 * w + 27) * 3 + 3].copy_from_slice(&[255, 128, 0]);

@@ -742,20 +742,42 @@ pub fn trained_scale(cfg: &FitConfig) -> Result<Option<TrainedScale>> {
     Ok(Some(TrainedScale { mm_per_px: first / centre, jitter: half_range - 1.0, table_view }))
 }
 
-/// Copies an exported model's weights into `vs` (a network of `arch`): fine-tuning. A model of
-/// another architecture is refused, naming the first weight it lacks or whose shape differs.
+/// Copies an exported model's weights into `vs` (a network of `arch`): fine-tuning. A file
+/// without an auxiliary branch (exported without it, or a GG-CNN) can start an MTG-CNN: its
+/// shared and grasp layers are copied and the auxiliary branch keeps its random initialisation
+/// (a warning says so). A weight missing from the file's grasp network, or of another shape, is
+/// refused by name.
 pub fn load_onnx_weights(vs: &mut tch::nn::VarStore, model: &Path, arch: &Architecture) -> Result<()> {
     let file = grasp_models::GraspModelFile::read(model)?;
-    let weights = grasp_models::onnx::NamedWeights::from_model(&file.proto, arch)
-        .with_context(|| format!("{} is not a {} model", model.display(), arch.kind))?;
+    let grasp_only = Architecture { aux: None, ..arch.clone() };
+    let (weights, aux_random) = match grasp_models::onnx::NamedWeights::from_model(&file.proto, arch) {
+        Ok(w) => (w, false),
+        Err(_) if arch.aux.is_some() => (
+            grasp_models::onnx::NamedWeights::from_model(&file.proto, &grasp_only)
+                .with_context(|| format!("{} cannot start a {} network", model.display(), arch.kind))?,
+            true,
+        ),
+        Err(e) => return Err(e).with_context(|| format!("{} cannot start a {} network", model.display(), arch.kind)),
+    };
     for (name, mut var) in vs.variables() {
-        let w = weights.0.get(&name).with_context(|| format!("{}: no weight `{name}`", model.display()))?;
+        let Some(w) = weights.0.get(&name) else {
+            if aux_random {
+                continue;
+            }
+            bail!("{}: no weight `{name}`", model.display());
+        };
         let shape: Vec<i64> = w.shape.iter().map(|&d| d as i64).collect();
         if shape != var.size() {
             bail!("{}: weight `{name}` is {:?}, the network's is {:?}", model.display(), w.shape, var.size());
         }
         let t = tch::Tensor::from_slice(&w.data).reshape(&shape).to_device(var.device());
         tch::no_grad(|| var.copy_(&t));
+    }
+    if aux_random {
+        log::warn!(
+            "{} has no auxiliary branch (exported without it): the auxiliary branch starts from random weights",
+            model.display()
+        );
     }
     Ok(())
 }
@@ -779,26 +801,46 @@ mod tests {
     use super::LrSchedule;
 
     #[test]
-    fn fine_tuning_starts_from_the_models_weights_and_refuses_another_architecture() {
+    fn fine_tuning_starts_from_the_models_weights_and_names_a_missing_one() {
         use grasp_models::onnx::{export, ExportOptions, NamedWeights};
         use grasp_models::{Architecture, AuxTask};
+        use prost::Message;
         let arch = Architecture::ggcnn();
         let weights = NamedWeights::random(&arch, 3);
         let info = grasp_models::contract::ModelInfo::new(arch.kind, None, 32);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gg.onnx");
-        std::fs::write(&path, export(&arch, &weights, &info, &ExportOptions::with_aux(false)).unwrap()).unwrap();
+        let bytes = export(&arch, &weights, &info, &ExportOptions::with_aux(false)).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
         let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
         let _net = crate::net::GraspNet::new(&vs, &arch);
         assert_ne!(crate::net::named_weights(&vs).unwrap(), weights, "a fresh network is random");
         super::load_onnx_weights(&mut vs, &path, &arch).unwrap();
         assert_eq!(crate::net::named_weights(&vs).unwrap(), weights);
-        // An MTG-CNN network cannot start from a GG-CNN file: the missing auxiliary weight is named.
+        // An MTG-CNN starts from the GG-CNN file: every shared and grasp weight copied, the
+        // auxiliary branch left as initialised.
         let mtg = Architecture::mtgcnn(AuxTask::Depth);
         let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
         let _net = crate::net::GraspNet::new(&vs, &mtg);
-        let e = format!("{:#}", super::load_onnx_weights(&mut vs, &path, &mtg).unwrap_err());
-        assert!(e.contains("gg.onnx") && e.contains("aux"), "{e}");
+        let before = crate::net::named_weights(&vs).unwrap();
+        super::load_onnx_weights(&mut vs, &path, &mtg).unwrap();
+        let after = crate::net::named_weights(&vs).unwrap();
+        for (name, w) in &after.0 {
+            match weights.0.get(name) {
+                Some(src) => assert_eq!(w, src, "{name}"),
+                None => assert!(name.contains("aux") && w == &before.0[name], "{name}"),
+            }
+        }
+        // A file that lacks one of the grasp network's weights is refused, naming it.
+        let mut proto = grasp_models::GraspModelFile::from_bytes(&bytes).unwrap().proto;
+        let g = proto.graph.as_mut().unwrap();
+        let gone = g.initializer.remove(0).name;
+        let broken = dir.path().join("broken.onnx");
+        std::fs::write(&broken, proto.encode_to_vec()).unwrap();
+        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _net = crate::net::GraspNet::new(&vs, &arch);
+        let e = format!("{:#}", super::load_onnx_weights(&mut vs, &broken, &arch).unwrap_err());
+        assert!(e.contains("broken.onnx") && e.contains(&gone), "{e}");
     }
 
     #[test]

@@ -94,6 +94,51 @@ fn fit_resume_eval() {
     assert_eq!(prov["config"]["loss"], "positional");
     assert!(prov["best_epoch"].as_u64().unwrap() >= 1);
 
+    // Fine-tuning from that model with a wide zoom: the scale it declares is centred on the
+    // range's geometric centre √(0.6·1.7), and eval's rescale test runs on it.
+    let tuned = d.path().join("tuned");
+    let out = ok(grasp_train(&[
+        "fit",
+        "--dataset",
+        &data,
+        "--arch",
+        "mtgcnn",
+        "--aux",
+        "depth",
+        "--epochs",
+        "1",
+        "--input-size",
+        "64",
+        "--batch-size",
+        "4",
+        "--threads",
+        "1",
+        "--zoom",
+        "0.6,1.7",
+        "--init-from",
+        run.join("model.onnx").to_str().unwrap(),
+        "--out",
+        tuned.to_str().unwrap(),
+    ]));
+    assert!(out.contains("best epoch 1"), "{out}");
+    let t = GraspModelFile::read(&tuned.join("model.onnx")).unwrap();
+    let m = t.info.mm_per_px.unwrap() as f64;
+    assert!((m - 300.0 / 64.0 / (0.6f64 * 1.7).sqrt()).abs() < 1e-4, "{m}");
+    let prov: serde_json::Value = serde_json::from_str(&t.info.provenance).unwrap();
+    assert!(prov["config"]["init_from"].as_str().unwrap().ends_with("model.onnx"));
+    let out = ok(grasp_train(&[
+        "eval",
+        "--model",
+        tuned.join("model.onnx").to_str().unwrap(),
+        "--dataset",
+        &data,
+        "--rescale",
+        "0.7",
+        "--backend",
+        "tract",
+    ]));
+    assert!(out.contains("centre crop, rescaled x0.7") && out.lines().last().unwrap().ends_with("/30)"), "{out}");
+
     let exported = d.path().join("exported.onnx");
     ok(grasp_train(&["export", "--run", run.to_str().unwrap(), "--out", exported.to_str().unwrap(), "--with-aux"]));
     let e = GraspModelFile::read(&exported).unwrap();
@@ -291,6 +336,14 @@ fn bad_inputs_are_named() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("pcd0002_1cpos.txt:3"), "{err}");
+
+    // Option values out of range are named before anything runs.
+    let o = grasp_train(&["fit", "--dataset", &format!("cornell:{}", c.display()), "--zoom", "1.7,0.6", "--out", "x"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--zoom") && err.contains("0 < MIN <= MAX"), "{err}");
+    let o = grasp_train(&["eval", "--model", model.to_str().unwrap(), "--dataset", "cornell:x", "--rescale", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--rescale") && err.contains("factor > 0"), "{err}");
 }
 
 #[test]

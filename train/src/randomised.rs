@@ -130,31 +130,32 @@ impl Part {
 
     /// Grasp candidates in the object frame: (u, v, closing direction angle, opening, jaw).
     fn grasps(&self, margin: impl Fn(f64) -> f64) -> Vec<(f64, f64, f64, f64, f64)> {
-        let to_object = |p: f64, q: f64, rel: f64, opening: f64| {
+        // A candidate in this part's frame (p along it, q across), in the object's frame.
+        let in_object = |p: f64, q: f64, rel: f64, opening: f64| {
             let (s, c) = self.rot.sin_cos();
             (self.u + p * c - q * s, self.v + p * s + q * c, self.rot + rel, opening, opening / 2.0)
         };
         let mut out = vec![];
         match self.shape {
             PartShape::Rect { a, b, .. } => {
-                out.push(to_object(0.0, 0.0, 0.0, 2.0 * a + margin(2.0 * a)));
+                out.push(in_object(0.0, 0.0, 0.0, 2.0 * a + margin(2.0 * a)));
                 for t in [-0.7, -0.35, 0.0, 0.35, 0.7] {
-                    out.push(to_object(t * a, 0.0, PI / 2.0, 2.0 * b + margin(2.0 * b)));
+                    out.push(in_object(t * a, 0.0, PI / 2.0, 2.0 * b + margin(2.0 * b)));
                 }
             }
             PartShape::Ellipse { a, b } => {
-                out.push(to_object(0.0, 0.0, 0.0, 2.0 * a + margin(2.0 * a)));
+                out.push(in_object(0.0, 0.0, 0.0, 2.0 * a + margin(2.0 * a)));
                 for t in [-0.5f64, -0.25, 0.0, 0.25, 0.5] {
                     let half = b * (1.0 - t * t).sqrt();
-                    out.push(to_object(t * a, 0.0, PI / 2.0, 2.0 * half + margin(2.0 * half)));
+                    out.push(in_object(t * a, 0.0, PI / 2.0, 2.0 * half + margin(2.0 * half)));
                 }
             }
             PartShape::Ring { outer, inner } => {
-                out.push(to_object(0.0, 0.0, 0.0, 2.0 * outer + margin(2.0 * outer)));
+                out.push(in_object(0.0, 0.0, 0.0, 2.0 * outer + margin(2.0 * outer)));
                 let (mid, w) = ((outer + inner) / 2.0, outer - inner);
                 for k in 0..8 {
                     let a = k as f64 * PI / 4.0;
-                    out.push(to_object(mid * a.cos(), mid * a.sin(), a, w + margin(w)));
+                    out.push(in_object(mid * a.cos(), mid * a.sin(), a, w + margin(w)));
                 }
             }
         }

@@ -18,6 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = grasp_models::GraspModelFile::read(std::path::Path::new(path))?;
     let shape = file.info.input_shape();
     let plan = optimised_plan(&file.proto, &shape)?;
+    if std::env::var_os("TRACT_PROFILE_PLAN").is_some() {
+        // The optimised graph itself, node by node with its inputs (what fused into what).
+        println!("{}", plan.model());
+    }
     let x = Tensor::from_shape(&shape, &vec![0.1f32; shape.iter().product()])?;
     let pool = tract_linalg::multithread::Executor::multithread(threads.max(1));
     let (warm_up, runs) = (3, 15);

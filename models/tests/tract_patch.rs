@@ -1,7 +1,10 @@
-//! The vendored tract-core patch (vendor/tract-core/PATCH.md: im2col panels copied as contiguous
-//! rows) against a plain convolution written from the ONNX definition, on shapes where panels
-//! straddle rows, padding and dilation are present and widths are not multiples of the kernel's
-//! panel width: the patched fast path and tract's own gather both run, and both must be exact.
+//! The vendored tract-core patches (vendor/tract-core/PATCH.md) against the ONNX definitions
+//! written out plainly:
+//! - im2col panels copied as contiguous rows: convolutions on shapes where panels straddle rows,
+//!   padding and dilation are present and widths are not multiples of the kernel's panel width, so
+//!   the patched fast path and tract's own gather both run, and both must be exact;
+//! - the vectorised 2×2 stride-2 max-pool: even and odd sizes, `ceil_mode` (a partial last row and
+//!   column left to the scalar walk) and padding (not taken by the fast path), bit for bit.
 
 use grasp_models::backend::tract::optimised_plan;
 use tract_onnx::pb;
@@ -27,6 +30,22 @@ fn value(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
                 elem_type: pb::tensor_proto::DataType::Float as i32,
                 shape: Some(pb::TensorShapeProto { dim: dims }),
             })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A one-node ONNX model: `x` (shape `input`) through `node` to `y` (shape `output`).
+fn one_node_model(node: pb::NodeProto, initializer: Vec<pb::TensorProto>, input: &[usize], output: &[usize]) -> pb::ModelProto {
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        graph: Some(pb::GraphProto {
+            node: vec![node],
+            initializer,
+            input: vec![value("x", input)],
+            output: vec![value("y", output)],
             ..Default::default()
         }),
         ..Default::default()
@@ -62,18 +81,7 @@ fn conv_model(
         float_data: weights.to_vec(),
         ..Default::default()
     };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
-        graph: Some(pb::GraphProto {
-            node: vec![node],
-            initializer: vec![kernel],
-            input: vec![value("x", &[1, cin, h, w])],
-            output: vec![value("y", &[1, cout, h, w])],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    one_node_model(node, vec![kernel], &[1, cin, h, w], &[1, cout, h, w])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -122,5 +130,73 @@ fn patched_im2col_convolutions_match_the_definition() {
         let r = reference(&x, &wt, cin, cout, k, d, h, w);
         let worst = y.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "conv {cin}→{cout} {k}×{k}/{d} on {h}×{w}: off by {worst}");
+    }
+}
+
+/// 2×2 max-pool, stride 2, with `pads` [top, left, bottom, right] and `ceil_mode`, as ONNX defines
+/// it (padding never wins the max).
+fn max_pool_reference(x: &[f32], c: usize, h: usize, w: usize, pads: [usize; 4], ceil: bool) -> (Vec<f32>, usize, usize) {
+    let out_len = |n: usize, before: usize, after: usize| {
+        let span = n + before + after - 2;
+        if ceil { span.div_ceil(2) + 1 } else { span / 2 + 1 }
+    };
+    let (oh, ow) = (out_len(h, pads[0], pads[2]), out_len(w, pads[1], pads[3]));
+    let mut y = vec![f32::NEG_INFINITY; c * oh * ow];
+    for ch in 0..c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let (iy, ix) = ((2 * oy + dy) as isize - pads[0] as isize, (2 * ox + dx) as isize - pads[1] as isize);
+                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                        let v = x[(ch * h + iy as usize) * w + ix as usize];
+                        let o = &mut y[(ch * oh + oy) * ow + ox];
+                        *o = o.max(v);
+                    }
+                }
+            }
+        }
+    }
+    (y, oh, ow)
+}
+
+#[test]
+fn patched_two_by_two_max_pool_matches_the_definition() {
+    // (channels, height, width, pads, ceil_mode): GG-CNN's two pools, odd sizes (the last row and
+    // column dropped), odd sizes with ceil_mode (kept, partial windows), widths below one vector,
+    // padding (the generic path).
+    for (c, h, w, pads, ceil) in [
+        (16, 224, 224, [0; 4], false),
+        (16, 150, 150, [0; 4], false),
+        (3, 33, 17, [0; 4], false),
+        (3, 33, 17, [0; 4], true),
+        (2, 5, 7, [0; 4], true),
+        (4, 31, 40, [1, 1, 0, 0], false),
+    ] {
+        let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect();
+        let (r, oh, ow) = max_pool_reference(&x, c, h, w, pads, ceil);
+        let node = pb::NodeProto {
+            op_type: "MaxPool".into(),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            attribute: vec![
+                attr_ints("kernel_shape", &[2, 2]),
+                attr_ints("strides", &[2, 2]),
+                attr_ints("pads", &[pads[0] as i64, pads[1] as i64, pads[2] as i64, pads[3] as i64]),
+                pb::AttributeProto {
+                    name: "ceil_mode".into(),
+                    i: ceil as i64,
+                    r#type: pb::attribute_proto::AttributeType::Int as i32,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let model = one_node_model(node, vec![], &[1, c, h, w], &[1, c, oh, ow]);
+        let plan = optimised_plan(&model, &[1, c, h, w]).unwrap();
+        let out = plan.run(tvec!(Tensor::from_shape(&[1, c, h, w], &x).unwrap().into_tvalue())).unwrap();
+        assert_eq!(out[0].shape(), &[1, c, oh, ow], "{c}×{h}×{w} pads {pads:?} ceil {ceil}");
+        let y = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
+        let wrong = y.iter().zip(&r).position(|(a, b)| a != b);
+        assert_eq!(wrong, None, "max-pool {c}×{h}×{w} pads {pads:?} ceil {ceil}: first wrong output");
     }
 }

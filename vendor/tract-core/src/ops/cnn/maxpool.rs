@@ -354,12 +354,27 @@ unsafe fn maxpool_2x2_f32(
     let y1 = ((h - 1 + pt).max(0) as usize).min(oh);
     let x0 = pl.max(0) as usize;
     let x1 = ((w - 1 + pl).max(0) as usize).min(ow);
+    // grasp-edge patch: unpadded 2×2 stride 2 (the usual down-sampling pool): every window of
+    // the first h/2 × w/2 outputs is in bounds; those are vectorised, any odd last row/column
+    // (only with ceil_mode) stays with the scalar walk below.
+    let simd_s2 = sh == 2 && sw == 2 && pt == 0 && pl == 0;
+    let (y1_s2, x1_s2) = ((h as usize / 2).min(oh), (w as usize / 2).min(ow));
     let plane_len = oh * ow;
     let one_plane = |p: isize, plane_out: *mut f32| unsafe {
         let iptr = i_base as *const f32;
         let nn = p / c;
         let cc = p % c;
         let in_base = nn * in_stride + cc * ic_stride;
+        if simd_s2 {
+            maxpool_2x2_s2_valid_f32(
+                iptr.offset(in_base),
+                plane_out,
+                y1_s2,
+                x1_s2,
+                ih_stride,
+                oh_stride,
+            );
+        }
         if simd_s1 && y1 > y0 && x1 > x0 {
             maxpool_2x2_s1_valid_f32(
                 iptr.offset(in_base + (y0 as isize - pt) * ih_stride + (x0 as isize - pl)),
@@ -372,8 +387,12 @@ unsafe fn maxpool_2x2_f32(
         }
         for oy in 0..oh {
             let interior_y = simd_s1 && oy >= y0 && oy < y1;
+            let interior_y_s2 = simd_s2 && oy < y1_s2;
             for ox in 0..ow {
                 if interior_y && ox >= x0 && ox < x1 {
+                    continue;
+                }
+                if interior_y_s2 && ox < x1_s2 {
                     continue;
                 }
                 let mut m = f32::MIN;
@@ -408,6 +427,80 @@ unsafe fn maxpool_2x2_f32(
             unsafe { one_plane(p, out.as_mut_ptr().offset(out_base)) };
         }
         Ok(())
+    }
+}
+
+/// grasp-edge patch: `out[y][x] = max(in[2y][2x], in[2y][2x+1], in[2y+1][2x], in[2y+1][2x+1])`
+/// for `y < oh`, `x < ow`, all in bounds. The two rows are maxed element-wise first, then each
+/// pair of columns (even lanes against odd lanes), so both steps are whole-vector operations.
+unsafe fn maxpool_2x2_s2_valid_f32(
+    iptr: *const f32,
+    optr: *mut f32,
+    oh: usize,
+    ow: usize,
+    ih_stride: isize,
+    oh_stride: isize,
+) {
+    unsafe {
+        for oy in 0..oh {
+            let row0 = iptr.offset(2 * oy as isize * ih_stride);
+            let row1 = iptr.offset((2 * oy as isize + 1) * ih_stride);
+            let dst = optr.offset(oy as isize * oh_stride);
+            let mut ox = 0usize;
+            #[cfg(target_arch = "aarch64")]
+            {
+                use std::arch::aarch64::*;
+                while ox + 4 <= ow {
+                    let a = vld2q_f32(row0.add(2 * ox));
+                    let b = vld2q_f32(row1.add(2 * ox));
+                    vst1q_f32(dst.add(ox), vmaxq_f32(vmaxq_f32(a.0, a.1), vmaxq_f32(b.0, b.1)));
+                    ox += 4;
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if is_x86_feature_detected!("avx2") {
+                    maxpool_2x2_s2_row_avx2(row0, row1, dst, ow, &mut ox);
+                }
+            }
+            while ox < ow {
+                let m = (*row0.add(2 * ox))
+                    .max(*row0.add(2 * ox + 1))
+                    .max(*row1.add(2 * ox))
+                    .max(*row1.add(2 * ox + 1));
+                *dst.add(ox) = m;
+                ox += 1;
+            }
+        }
+    }
+}
+
+/// Eight outputs a step from sixteen inputs of each row; advances `ox` past what it wrote.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn maxpool_2x2_s2_row_avx2(
+    row0: *const f32,
+    row1: *const f32,
+    dst: *mut f32,
+    ow: usize,
+    ox: &mut usize,
+) {
+    use std::arch::x86_64::*;
+    unsafe {
+        while *ox + 8 <= ow {
+            let i = 2 * *ox;
+            let lo = _mm256_max_ps(_mm256_loadu_ps(row0.add(i)), _mm256_loadu_ps(row1.add(i)));
+            let hi =
+                _mm256_max_ps(_mm256_loadu_ps(row0.add(i + 8)), _mm256_loadu_ps(row1.add(i + 8)));
+            // Per 128-bit lane: even columns of lo then hi, odd columns likewise; their max is
+            // outputs (0 1 4 5 | 2 3 6 7), put in order by swapping the middle 64-bit pairs.
+            let even = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+            let odd = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+            let pairs = _mm256_castps_pd(_mm256_max_ps(even, odd));
+            let ordered = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(pairs));
+            _mm256_storeu_ps(dst.add(*ox), ordered);
+            *ox += 8;
+        }
     }
 }
 

@@ -736,6 +736,30 @@ impl TypedOp for OptMatMul {
                     patch.shunt_outside(model, next_node.id.into(), wire)?;
                     return Ok(Some(patch));
                 }
+            } else if let Some(op) = next_node.op_as::<ops::binary::OptBinByScalar>() {
+                // grasp-edge patch: the same swap for a binary op already lowered to its
+                // by-scalar form (a convolution's Relu is `Max` by a constant 0 by the time the
+                // matrix product exists, behind the reshape that restores the spatial axes).
+                // With a one-element constant of the same rank the op is per-element, so it
+                // commutes with the reshape; the next pass fuses it into the product's store.
+                rule_if!(op.binop.as_linalg_binop().is_some());
+                let ours = next_node.inputs.iter().position(|i| *i == OutletId::new(succ.id, 0));
+                rule_if_some!(ours = ours);
+                rule_if!(next_node.inputs.len() == 2);
+                let other_outlet = next_node.inputs[1 - ours];
+                let other = model.outlet_fact(other_outlet)?;
+                rule_if!(other.shape.volume() == 1.to_dim());
+                rule_if!(other.rank() == self.c_fact.rank());
+                rule_if_some!(konst = other.konst.clone());
+                let mut patch = TypedModelPatch::default();
+                let cst = patch.add_const(&model.node(other_outlet.node).name, konst)?;
+                let output = patch.tap_model(model, node.id.into())?;
+                let mut inputs = tvec![output, output];
+                inputs[1 - ours] = cst;
+                let wire = patch.wire_node(&next_node.name, op.clone(), &inputs)?[0];
+                let wire = patch.wire_node(&succ.name, succ.op.clone(), &[wire])?[0];
+                patch.shunt_outside(model, next_node.id.into(), wire)?;
+                return Ok(Some(patch));
             }
         }
         if let Some(op) = succ.op_as::<ops::binary::OptBinUnicast>() {

@@ -37,7 +37,12 @@ fn value(name: &str, shape: &[usize]) -> pb::ValueInfoProto {
 }
 
 /// A one-node ONNX model: `x` (shape `input`) through `node` to `y` (shape `output`).
-fn one_node_model(node: pb::NodeProto, initializer: Vec<pb::TensorProto>, input: &[usize], output: &[usize]) -> pb::ModelProto {
+fn one_node_model(
+    node: pb::NodeProto,
+    initializer: Vec<pb::TensorProto>,
+    input: &[usize],
+    output: &[usize],
+) -> pb::ModelProto {
     pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
@@ -135,10 +140,21 @@ fn patched_im2col_convolutions_match_the_definition() {
 
 /// 2×2 max-pool, stride 2, with `pads` [top, left, bottom, right] and `ceil_mode`, as ONNX defines
 /// it (padding never wins the max).
-fn max_pool_reference(x: &[f32], c: usize, h: usize, w: usize, pads: [usize; 4], ceil: bool) -> (Vec<f32>, usize, usize) {
+fn max_pool_reference(
+    x: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    pads: [usize; 4],
+    ceil: bool,
+) -> (Vec<f32>, usize, usize) {
     let out_len = |n: usize, before: usize, after: usize| {
         let span = n + before + after - 2;
-        if ceil { span.div_ceil(2) + 1 } else { span / 2 + 1 }
+        if ceil {
+            span.div_ceil(2) + 1
+        } else {
+            span / 2 + 1
+        }
     };
     let (oh, ow) = (out_len(h, pads[0], pads[2]), out_len(w, pads[1], pads[3]));
     let mut y = vec![f32::NEG_INFINITY; c * oh * ow];
@@ -146,7 +162,8 @@ fn max_pool_reference(x: &[f32], c: usize, h: usize, w: usize, pads: [usize; 4],
         for oy in 0..oh {
             for ox in 0..ow {
                 for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                    let (iy, ix) = ((2 * oy + dy) as isize - pads[0] as isize, (2 * ox + dx) as isize - pads[1] as isize);
+                    let (iy, ix) =
+                        ((2 * oy + dy) as isize - pads[0] as isize, (2 * ox + dx) as isize - pads[1] as isize);
                     if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                         let v = x[(ch * h + iy as usize) * w + ix as usize];
                         let o = &mut y[(ch * oh + oy) * ow + ox];

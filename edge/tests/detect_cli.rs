@@ -189,15 +189,16 @@ fn the_table_view_prints_robot_frame_grasps_and_table_view_models_need_a_calibra
         args.push(frame.to_str().unwrap());
         detect(&args)
     };
-    // The demo camera: 0.667 mm per pixel, 480 px cropped to 224: the crop's scale is 1.4286 mm/px.
-    let o = run(&["--calibration", calibration.to_str().unwrap(), "--view-mm-per-px", "1.4285714"]);
+    // The demo camera: 0.625 mm per pixel (400 mm height / 640 px focal length), 480 px cropped
+    // to 224: the crop's scale is 1.3393 mm/px.
+    let o = run(&["--calibration", calibration.to_str().unwrap(), "--view-mm-per-px", "1.3392857"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(line["view"], "table");
     let g = &line["grasps"][0];
     // The camera path's grasp on this frame (pixels), through the calibration (the demo camera
-    // looks straight down from above (250, 0) mm at 0.667 mm/px): x = 250 + (u − 240)·0.667,
-    // y = −(v − 240)·0.667, yaw = the image angle. Both paths see the same pixels, so they agree
+    // looks straight down from above (250, 0) mm at 0.625 mm/px): x = 250 + (u − 240)·0.625,
+    // y = −(v − 240)·0.625, yaw = the image angle. Both paths see the same pixels, so they agree
     // whatever the model finds.
     let o = run(&[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -205,7 +206,7 @@ fn the_table_view_prints_robot_frame_grasps_and_table_view_models_need_a_calibra
     let c = &camera["grasps"][0];
     let (u, v, angle) = (c["x"].as_f64().unwrap(), c["y"].as_f64().unwrap(), c["angle"].as_f64().unwrap());
     let (x, y) = (g["x_mm"].as_f64().unwrap(), g["y_mm"].as_f64().unwrap());
-    let mm = 2.0 / 3.0;
+    let mm = 0.625;
     assert!((x - (250.0 + (u - 240.0) * mm)).abs() < 3.0 && (y + (v - 240.0) * mm).abs() < 3.0, "{g} vs {c}");
     assert!((g["yaw_deg"].as_f64().unwrap() - angle.to_degrees()).abs() < 3.0, "{g} vs {c}");
     // The shipped model declares no scale: the flag is asked for.

@@ -431,7 +431,7 @@ fn tracks(cfg: &Config) -> Vec<(grasp_devices::arm::ArmPose, f64)> {
 }
 
 /// The table view at the scale the centre crop happens to have on the demo rig (a straight-down
-/// camera: 480 px of 0.667 mm cropped to 224 px = 1.4286 mm per model pixel, centred on the
+/// camera: 480 px of 0.625 mm cropped to 224 px = 1.3393 mm per model pixel, centred on the
 /// table point under the camera) shows the model the same picture: the same targets come out,
 /// through the view's affine map instead of the camera's rays.
 #[test]
@@ -441,7 +441,10 @@ fn the_table_view_at_the_crop_scale_gives_the_camera_paths_targets() {
     cfg.view.mode = Some(grasp_edge::config::ViewMode::Camera);
     let camera = tracks(&cfg);
     cfg.view.mode = Some(grasp_edge::config::ViewMode::Table);
-    cfg.view.mm_per_px = Some(400.0 / 600.0 * 480.0 / 224.0);
+    // The camera's scale on the table (height / focal length, from the demo calibration) over the
+    // model's 224 px input spanning the 480 px frame.
+    let calib = grasp_calib::CalibrationFile::load(&demo_dir().join("calibration.toml")).unwrap();
+    cfg.view.mm_per_px = Some(calib.extrinsics.translation[2] / calib.intrinsics.fx * 480.0 / 224.0);
     cfg.view.center_mm = Some([250.0, 0.0]);
     let table = tracks(&cfg);
     assert!(camera.len() >= 4, "{camera:?}");

@@ -103,17 +103,23 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// The demo's model, frames and calibration (480x480 frames, shipped model).
+    /// The demo's model, frames, calibration and safety box (480x480 frames, shipped model); the
+    /// box is read from `edge/demo/demo.toml`, so the tests hold the demo's own limits.
     pub fn demo(port: &Path) -> Self {
         let d = repo().join("edge/demo");
+        let demo: toml::Table = std::fs::read_to_string(d.join("demo.toml")).unwrap().parse().unwrap();
+        let corner = |key: &str| -> [f64; 3] {
+            let v: Vec<f64> = demo["safety"][key].as_array().unwrap().iter().map(|x| x.as_float().unwrap()).collect();
+            v.try_into().unwrap()
+        };
         Rig {
             model: repo().join("models/ggcnn-p-rgb-224.onnx"),
             calibration: d.join("calibration.toml"),
             frames: d.join("frames"),
             port: port.to_path_buf(),
             mode: "pick",
-            workspace_min: [100.0, -150.0, -10.0],
-            workspace_max: [400.0, 150.0, 200.0],
+            workspace_min: corner("workspace_min"),
+            workspace_max: corner("workspace_max"),
             max_opening_mm: 85.0,
             looping: false,
             record_dir: None,

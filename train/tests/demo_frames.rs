@@ -62,3 +62,22 @@ fn the_default_model_finds_an_accepted_grasp_in_every_demo_frame() {
         model.display()
     );
 }
+
+/// The demo calibration must give the frames' own scale: a pixel at the image centre spans
+/// `SCENE_MM / width` on the table (the frames are `grasp-train synth --size 480` scenes), or
+/// every grasp the demo sends is placed and sized wrong by the ratio.
+#[test]
+fn the_demo_calibration_has_the_scale_the_frames_were_rendered_at() {
+    let calib = grasp_calib::CalibrationFile::load(&repo().join("edge/demo/calibration.toml")).unwrap();
+    let camera = calib.model();
+    let (cx, cy) = (calib.intrinsics.cx, calib.intrinsics.cy);
+    let a = camera.pixel_to_robot(cx, cy, None).unwrap();
+    let b = camera.pixel_to_robot(cx + 100.0, cy, None).unwrap();
+    let mm_per_px = (b - a).norm() / 100.0;
+    let frame = image::open(repo().join("edge/demo/frames/001.jpg")).unwrap();
+    let rendered = grasp_train::synth::SCENE_MM / frame.width() as f64;
+    assert!(
+        (mm_per_px / rendered - 1.0).abs() < 0.005,
+        "demo calibration gives {mm_per_px:.4} mm/px at the table, the frames were rendered at {rendered:.4}"
+    );
+}

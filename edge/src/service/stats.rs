@@ -180,6 +180,17 @@ impl Stats {
         (percentile(&v, 0.5), percentile(&v, 0.99))
     }
 
+    /// Mean milliseconds of one stage in the current window (its total share of the time, where
+    /// a median would leave the slow frames out); 0 without samples.
+    pub fn stage_mean(&self, stage: Stage) -> f64 {
+        let v = &self.samples[stage as usize];
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    }
+
     /// The stats line, if `interval` has passed since the last one; starts a new window.
     pub fn report(&mut self, interval: Duration, now: Instant) -> Option<String> {
         let since = *self.since.get_or_insert(now);
@@ -257,12 +268,15 @@ mod tests {
         s.stage(Stage::Infer, 100.0);
         let (p50, p99) = s.stage_percentiles(Stage::Infer);
         assert_eq!((p50, p99), (13.0, 100.0), "nearest rank of 10..14 and 100");
+        assert_eq!(s.stage_mean(Stage::Infer), 160.0 / 6.0, "the slow sample counts in the mean");
+        assert_eq!(s.stage_mean(Stage::Post), 0.0, "no samples");
         assert_eq!(s.dropped_frames, 3);
         let line = s.report(Duration::from_secs(1), t0 + Duration::from_millis(2500)).unwrap();
         assert!(line.starts_with("2.0 fps |"), "{line}");
         assert!(line.contains("infer 13.0/100.0"), "{line}");
         assert!(line.contains("dropped 3"), "{line}");
         assert!(s.stage_percentiles(Stage::Infer).0.is_nan(), "new window");
+        assert_eq!(s.stage_mean(Stage::Infer), 0.0, "new window");
         let empty = s.current_line(t0 + Duration::from_millis(2600));
         assert!(empty.contains("infer -/-") && empty.contains("frames 5") && !empty.contains("NaN"), "{empty}");
         assert!(empty.contains("latency -/- ms"), "{empty}");

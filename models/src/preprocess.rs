@@ -127,7 +127,7 @@ fn check(len: usize, width: usize, height: usize, channels: usize) -> Result<(),
 /// Resamples an interleaved `channels`-channel image through `t` into planar `out`
 /// (`channels × size × size`), bilinear, borders clamped; `f` converts each source value.
 /// Without rotation (the runtime's centre crop and every evaluation view) the sampling is
-/// separable and runs row by row ([`resample_axis_aligned`]), bit-identical to the general path.
+/// separable and runs row by row ([`resample_axis_aligned`]), equal to the general path within rounding.
 #[allow(clippy::too_many_arguments)] // (buffer, width, height, channels) is how every image here travels
 pub fn resample_planar<T: Copy>(
     t: &ImageTransform,
@@ -193,8 +193,11 @@ fn axis_taps(n: usize, out_center: f32, scale: f32, src_center: f32, last: usize
         .collect()
 }
 
-/// The separable path: each output row blends two source rows, each first interpolated along x
-/// into a planar scratch row; the same arithmetic in the same order as [`resample_any`].
+/// The separable path, vertical pass first: for each output row the two source rows it falls
+/// between are blended once over the columns the taps read (contiguous, so it vectorises), then
+/// each output pixel interpolates that one blended row along x: half the gathers of interpolating
+/// both source rows along x. The same bilinear function as [`resample_any`], summed in another
+/// order (equal within rounding; tested).
 #[allow(clippy::too_many_arguments)]
 fn resample_axis_aligned<T: Copy>(
     t: &ImageTransform,
@@ -209,31 +212,25 @@ fn resample_axis_aligned<T: Copy>(
     let plane = size * size;
     let xs = axis_taps(size, t.out_center.0, t.scale, t.src_center.0, width - 1);
     let ys = axis_taps(size, t.out_center.1, t.scale, t.src_center.1, height - 1);
-    let row_len = width * channels;
-    let along_x = |y: usize, dst: &mut [f32]| {
-        let row = &src[y * row_len..(y + 1) * row_len];
-        for c in 0..channels {
-            for (d, &(x0, x1, fx)) in dst[c * size..(c + 1) * size].iter_mut().zip(&xs) {
-                let (a, b) = (f(row[x0 * channels + c]), f(row[x1 * channels + c]));
-                *d = a + (b - a) * fx;
-            }
-        }
+    // The source columns any tap reads (taps are monotonic in the output index).
+    let (first, last) = match (xs.first(), xs.last()) {
+        (Some(a), Some(b)) => (a.0.min(b.0), a.1.max(b.1)),
+        _ => return,
     };
-    let (mut top, mut bottom) = (vec![0.0f32; channels * size], vec![0.0f32; channels * size]);
-    let mut have = (usize::MAX, usize::MAX);
+    let row_len = width * channels;
+    let (lo, hi) = (first * channels, (last + 1) * channels);
+    let mut blended = vec![0.0f32; hi - lo];
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
-        // Up-sampling reuses the last output row's source rows.
-        if have != (y0, y1) {
-            along_x(y0, &mut top);
-            along_x(y1, &mut bottom);
-            have = (y0, y1);
+        let (r0, r1) = (&src[y0 * row_len + lo..y0 * row_len + hi], &src[y1 * row_len + lo..y1 * row_len + hi]);
+        for ((d, &a), &b) in blended.iter_mut().zip(r0).zip(r1) {
+            let (a, b) = (f(a), f(b));
+            *d = a + (b - a) * fy;
         }
         for c in 0..channels {
             let dst = &mut out[c * plane + oy * size..c * plane + (oy + 1) * size];
-            for ((d, &a), &b) in
-                dst.iter_mut().zip(&top[c * size..(c + 1) * size]).zip(&bottom[c * size..(c + 1) * size])
-            {
-                *d = a + (b - a) * fy;
+            for (d, &(x0, x1, fx)) in dst.iter_mut().zip(&xs) {
+                let (a, b) = (blended[(x0 - first) * channels + c], blended[(x1 - first) * channels + c]);
+                *d = a + (b - a) * fx;
             }
         }
     }
@@ -287,10 +284,11 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The separable path gives the general path's values bit for bit, for crops, zooms and
-        /// shifts beyond the borders, one and three channels.
+        /// The separable path gives the general path's values (within rounding: the same bilinear
+        /// weights summed in another order), for crops, zooms and shifts beyond the borders, one
+        /// and three channels.
         #[test]
-        fn axis_aligned_resampling_is_the_general_path_bit_for_bit(
+        fn axis_aligned_resampling_is_the_general_path(
             w in 1usize..40, h in 1usize..40, size in 1usize..24, channels in prop_oneof![Just(1usize), Just(3usize)],
             zoom in 0.3f32..3.0, sx in -0.3f32..0.3, sy in -0.3f32..0.3, seed in 0u32..1000,
         ) {
@@ -302,7 +300,8 @@ mod tests {
             let (mut fast, mut general) = (vec![0.0; channels * size * size], vec![0.0; channels * size * size]);
             resample_axis_aligned(&t, &src, w, h, channels, size, &mut fast, f32::from);
             resample_any(&t, &src, w, h, channels, size, &mut general, f32::from);
-            prop_assert!(fast.iter().zip(&general).all(|(a, b)| a.to_bits() == b.to_bits()));
+            let worst = fast.iter().zip(&general).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            prop_assert!(worst <= 1e-3, "off by {} (values 0..255)", worst);
         }
     }
 

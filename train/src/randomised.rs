@@ -1,7 +1,7 @@
 //! Domain-randomised top-down scenes (`grasp-train synth --randomised`), in the same Jacquard
-//! layout and scale as [`crate::synth`]: 1–5 objects per scene from eight families (boxes,
+//! layout and scale as [`crate::synth`]: 1–5 objects per scene from nine families (boxes,
 //! cylinders, ellipsoids, rings, L and T shapes, tools with a handle and a head, thin flat
-//! strips), random object and table textures (including objects nearly the table's colour),
+//! strips, racks of thin bars), random object and table textures (including objects nearly the table's colour),
 //! shading and contact shadows, sensor noise, blur and JPEG artefacts.
 //!
 //! Grasps come from each part's geometry (across a bar at several places, across its length,
@@ -35,10 +35,13 @@ pub enum Family {
     Tool,
     /// A thin, flat strip (ruler, card, cable).
     Thin,
+    /// A ladder of thin bars: two long rails joined by 3–5 crossbars that overhang them (a rack,
+    /// a trellis, a grid: Jacquard has such objects, graspable only across one bar between joints).
+    Rack,
 }
 
 /// Every family, in the order they are drawn from.
-pub const FAMILIES: [Family; 8] = [
+pub const FAMILIES: [Family; 9] = [
     Family::Box,
     Family::Cylinder,
     Family::Ellipsoid,
@@ -47,6 +50,7 @@ pub const FAMILIES: [Family; 8] = [
     Family::TShape,
     Family::Tool,
     Family::Thin,
+    Family::Rack,
 ];
 
 /// Objects per scene, inclusive.
@@ -208,9 +212,26 @@ fn random_object(rng: &mut ChaCha8Rng, s: f64, table: [f64; 3]) -> Object {
             vec![rect(long, handle, true, -head_a, 0.0, 0.0), rect(head_a, head_b, false, long, 0.0, 0.0)]
         }
         Family::Thin => vec![rect(long * 1.2, rng.gen_range(0.012..0.025) * s, false, 0.0, 0.0, 0.0)],
+        Family::Rack => {
+            // Rails along u at ±gap/2; crossbars across them, evenly along the rails, each
+            // overhanging by `over`. Every bar is a part, so each carries its own grasps (across
+            // it at five places, along it): the scene's checks keep those whose jaws land on free
+            // table, i.e. across one bar between two joints.
+            let (half_len, bar) = (long * rng.gen_range(1.1..1.5), rng.gen_range(0.007..0.014) * s);
+            let (gap, over) = (rng.gen_range(0.06..0.1) * s, rng.gen_range(0.0..0.02) * s);
+            let crossbars = rng.gen_range(3..=5);
+            let mut parts =
+                vec![rect(half_len, bar, false, 0.0, -gap / 2.0, 0.0), rect(half_len, bar, false, 0.0, gap / 2.0, 0.0)];
+            for i in 0..crossbars {
+                let u = half_len * 0.85 * (2.0 * i as f64 / (crossbars - 1) as f64 - 1.0);
+                parts.push(rect(gap / 2.0 + bar + over, bar, false, u, 0.0, PI / 2.0));
+            }
+            parts
+        }
     };
     let height_m = match family {
         Family::Thin => rng.gen_range(0.004..0.012),
+        Family::Rack => rng.gen_range(0.008..0.02),
         Family::Ring => rng.gen_range(0.01..0.04),
         _ => rng.gen_range(0.02..0.10),
     };
@@ -301,6 +322,30 @@ fn executable(g: &GraspRect, k: u8, owner: &[u8], n: usize, pad: f64) -> bool {
     own
 }
 
+/// Each placed object's part candidates that the scene allows ([`executable`]), in pixels.
+fn scene_grasps(placed: &[Placed], owner: &[u8], n: usize) -> Vec<GraspRect> {
+    let s = n as f64;
+    let margin = |w: f64| w * 0.15 + 0.02 * s;
+    let (max_opening, pad) = (0.5 * s, (0.025 * s).max(2.0));
+    let mut grasps = vec![];
+    for (k, p) in placed.iter().enumerate() {
+        for part in &p.object.parts {
+            for (u, v, rel, opening, jaw) in part.grasps(margin) {
+                if opening > max_opening {
+                    continue;
+                }
+                let (x, y) = to_pixels(p, u, v);
+                let angle = grasp_models::decode::wrap_half_turn((p.phi + rel) as f32) as f64;
+                let g = GraspRect { cx: x, cy: y, angle, length: opening, jaw };
+                if executable(&g, k as u8 + 1, owner, n, pad) {
+                    grasps.push(g);
+                }
+            }
+        }
+    }
+    grasps
+}
+
 /// What the views of one scene set share: the table and the objects.
 struct SceneSet {
     table: [f64; 3],
@@ -371,25 +416,7 @@ pub(crate) fn randomised_top_down(seed: u64, index: usize, size: usize, artefact
     }
     let (height, owner) = rasterise(&placed, n);
 
-    // Grasps: each part's candidates that the scene allows.
-    let margin = |w: f64| w * 0.15 + 0.02 * s;
-    let (max_opening, pad) = (0.5 * s, (0.025 * s).max(2.0));
-    let mut grasps = vec![];
-    for (k, p) in placed.iter().enumerate() {
-        for part in &p.object.parts {
-            for (u, v, rel, opening, jaw) in part.grasps(margin) {
-                if opening > max_opening {
-                    continue;
-                }
-                let (x, y) = to_pixels(p, u, v);
-                let angle = grasp_models::decode::wrap_half_turn((p.phi + rel) as f32) as f64;
-                let g = GraspRect { cx: x, cy: y, angle, length: opening, jaw };
-                if executable(&g, k as u8 + 1, &owner, n, pad) {
-                    grasps.push(g);
-                }
-            }
-        }
-    }
+    let grasps = scene_grasps(&placed, &owner, n);
 
     // Appearance.
     let noise = if artefacts { rng.gen_range(0.0..0.04) } else { 0.0 };
@@ -590,5 +617,36 @@ mod tests {
         let across = GraspRect { cx: 50.0, cy: 50.0, angle: std::f64::consts::FRAC_PI_2, length: 16.0, jaw: 8.0 };
         assert!(executable(&across, 1, &owner, n, 2.0));
         assert!(!executable(&across, 2, &owner, n, 2.0), "closes on another object only");
+    }
+
+    #[test]
+    fn a_rack_is_grasped_across_single_bars_between_its_joints() {
+        let n = 300;
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let rack = (0..500)
+            .map(|_| random_object(&mut rng, n as f64, [0.6; 3]))
+            .find(|o| o.family == Family::Rack)
+            .expect("racks are drawn");
+        assert!((4..=7).contains(&rack.parts.len()), "two rails and 3-5 crossbars");
+        let placed = vec![Placed { object: rack.clone(), cx: 150.0, cy: 150.0, phi: 0.4 }];
+        let (_, owner) = rasterise(&placed, n);
+        // The ladder has holes: table pixels inside its outline.
+        let inside_hole = {
+            let (x, y) = to_pixels(&placed[0], 0.5 * (rack.parts[2].u + rack.parts[3].u), 0.0);
+            owner[y.round() as usize * n + x.round() as usize]
+        };
+        assert_eq!(inside_hole, 0, "between two crossbars and the rails: table");
+        let grasps = scene_grasps(&placed, &owner, n);
+        let PartShape::Rect { b: bar, .. } = rack.parts[0].shape else { panic!("rails are bars") };
+        let across_one_bar = grasps.iter().filter(|g| g.length < 6.0 * bar).count();
+        assert!(across_one_bar >= 6, "rails and crossbars grasped across between joints: {grasps:?}");
+        // Across a rail exactly at a crossbar would put a jaw pad on the crossbar: never kept.
+        for g in &grasps {
+            let (dx, dy) = (g.angle.cos(), -g.angle.sin());
+            for t in [g.length / 2.0 + 1.0, -g.length / 2.0 - 1.0] {
+                let (x, y) = ((g.cx + t * dx).round() as usize, (g.cy + t * dy).round() as usize);
+                assert_eq!(owner[y * n + x], 0, "a jaw pad on the rack: {g:?}");
+            }
+        }
     }
 }

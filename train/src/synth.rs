@@ -294,7 +294,7 @@ pub struct SynthInfo {
     pub mm_per_px: Option<f64>,
     /// The camera of a posed set (its calibration is `calibration.toml` beside).
     pub camera: Option<crate::posed::SynthCamera>,
-    /// Domain-randomised scenes ([`crate::randomised`]): 1–5 objects of eight families, random
+    /// Domain-randomised scenes ([`crate::randomised`]): 1–5 objects of nine families, random
     /// textures and artefacts (sets written before it existed: one plain object).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub randomised: bool,

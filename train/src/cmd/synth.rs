@@ -39,8 +39,8 @@ pub struct Args {
     /// high, tilted 0–35°) and warped into its --size² table view at this scale (mm per pixel).
     #[arg(long, conflicts_with = "camera_height_mm")]
     table_view_mm_per_px: Option<f64>,
-    /// Domain-randomised top-down scenes: 1–5 objects per scene from eight families (box,
-    /// cylinder, ellipsoid, ring, L, T, tool, thin strip), random object and table textures,
+    /// Domain-randomised top-down scenes: 1–5 objects per scene from nine families (box,
+    /// cylinder, ellipsoid, ring, L, T, tool, thin strip, rack of thin bars), random object and table textures,
     /// low-contrast objects, noise, blur and JPEG artefacts; grasps checked against each
     /// object's neighbours. Top-down, or through the posed camera of --camera-height-mm.
     #[arg(long, conflicts_with = "table_view_mm_per_px")]

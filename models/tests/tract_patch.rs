@@ -4,7 +4,8 @@
 //!   padding and dilation are present and widths are not multiples of the kernel's panel width, so
 //!   the patched fast path and tract's own gather both run, and both must be exact;
 //! - the vectorised 2×2 stride-2 max-pool: even and odd sizes, `ceil_mode` (a partial last row and
-//!   column left to the scalar walk) and padding (not taken by the fast path), bit for bit.
+//!   column left to the scalar walk) and padding (not taken by the fast path), bit for bit;
+//! - a convolution's Relu fused into its matrix product: no separate pass left, values clamped.
 
 use grasp_models::backend::tract::optimised_plan;
 use tract_onnx::pb;
@@ -216,4 +217,32 @@ fn patched_two_by_two_max_pool_matches_the_definition() {
         let wrong = y.iter().zip(&r).position(|(a, b)| a != b);
         assert_eq!(wrong, None, "max-pool {c}×{h}×{w} pads {pads:?} ceil {ceil}: first wrong output");
     }
+}
+
+#[test]
+fn a_convolutions_relu_runs_inside_its_matrix_product_and_clamps_exactly() {
+    let (cin, cout, k, h, w) = (4, 16, 5, 13, 17);
+    let wt: Vec<f32> = (0..cout * cin * k * k).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
+    let mut model = conv_model(cin, cout, k, 1, h, w, &wt);
+    let graph = model.graph.as_mut().unwrap();
+    graph.node[0].output = vec!["conv".into()];
+    graph.node.push(pb::NodeProto {
+        op_type: "Relu".into(),
+        input: vec!["conv".into()],
+        output: vec!["y".into()],
+        ..Default::default()
+    });
+    let plan = optimised_plan(&model, &[1, cin, h, w]).unwrap();
+    let ops: Vec<String> = plan.model().nodes.iter().map(|n| n.op.name().to_string()).collect();
+    assert!(
+        !ops.iter().any(|op| op.contains("ByScalar") || op == "Max"),
+        "the Relu still runs as its own pass: {ops:?}"
+    );
+    let x: Vec<f32> = (0..cin * h * w).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect();
+    let out = plan.run(tvec!(Tensor::from_shape(&[1, cin, h, w], &x).unwrap().into_tvalue())).unwrap();
+    let y = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
+    let r: Vec<f32> = reference(&x, &wt, cin, cout, k, 1, h, w).into_iter().map(|v| v.max(0.0)).collect();
+    assert!(y.iter().any(|&v| v == 0.0) && y.iter().any(|&v| v > 0.0), "both sides of the clamp occur");
+    let worst = y.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "off by {worst}");
 }

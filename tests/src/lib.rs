@@ -103,24 +103,20 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// The demo's model, frames, calibration and safety box (480x480 frames, shipped model); the
-    /// box is read from `edge/demo/demo.toml`, so the tests hold the demo's own limits.
+    /// The demo's model, frames, calibration and safety limits (480x480 frames, shipped model);
+    /// the limits come from `edge/demo/demo.toml` through the runtime's own config loader.
     pub fn demo(port: &Path) -> Self {
         let d = repo().join("edge/demo");
-        let demo: toml::Table = std::fs::read_to_string(d.join("demo.toml")).unwrap().parse().unwrap();
-        let corner = |key: &str| -> [f64; 3] {
-            let v: Vec<f64> = demo["safety"][key].as_array().unwrap().iter().map(|x| x.as_float().unwrap()).collect();
-            v.try_into().unwrap()
-        };
+        let safety = grasp_edge::config::Config::load(&d.join("demo.toml")).unwrap().safety;
         Rig {
             model: repo().join("models/ggcnn-p-rgb-224.onnx"),
             calibration: d.join("calibration.toml"),
             frames: d.join("frames"),
             port: port.to_path_buf(),
             mode: "pick",
-            workspace_min: corner("workspace_min"),
-            workspace_max: corner("workspace_max"),
-            max_opening_mm: 85.0,
+            workspace_min: safety.workspace_min,
+            workspace_max: safety.workspace_max,
+            max_opening_mm: safety.max_opening_mm,
             looping: false,
             record_dir: None,
         }

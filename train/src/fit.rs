@@ -749,16 +749,12 @@ pub fn trained_scale(cfg: &FitConfig) -> Result<Option<TrainedScale>> {
 /// refused by name.
 pub fn load_onnx_weights(vs: &mut tch::nn::VarStore, model: &Path, arch: &Architecture) -> Result<()> {
     let file = grasp_models::GraspModelFile::read(model)?;
-    let grasp_only = Architecture { aux: None, ..arch.clone() };
-    let (weights, aux_random) = match grasp_models::onnx::NamedWeights::from_model(&file.proto, arch) {
-        Ok(w) => (w, false),
-        Err(_) if arch.aux.is_some() => (
-            grasp_models::onnx::NamedWeights::from_model(&file.proto, &grasp_only)
-                .with_context(|| format!("{} cannot start a {} network", model.display(), arch.kind))?,
-            true,
-        ),
-        Err(e) => return Err(e).with_context(|| format!("{} cannot start a {} network", model.display(), arch.kind)),
-    };
+    // Only a file that has no auxiliary output falls back to its grasp network; a file with one
+    // must match the network whole (an auxiliary branch of another shape is an error, not random).
+    let aux_random = arch.aux.is_some() && !file.output_names().iter().any(|o| o == grasp_models::layout::AUX_OUTPUT);
+    let read_as = if aux_random { Architecture { aux: None, ..arch.clone() } } else { arch.clone() };
+    let weights = grasp_models::onnx::NamedWeights::from_model(&file.proto, &read_as)
+        .with_context(|| format!("{} cannot start a {} network", model.display(), arch.kind))?;
     for (name, mut var) in vs.variables() {
         let Some(w) = weights.0.get(&name) else {
             if aux_random {
@@ -841,6 +837,21 @@ mod tests {
         let _net = crate::net::GraspNet::new(&vs, &arch);
         let e = format!("{:#}", super::load_onnx_weights(&mut vs, &broken, &arch).unwrap_err());
         assert!(e.contains("broken.onnx") && e.contains(&gone), "{e}");
+        // A file that has an auxiliary output must match the MTG-CNN whole: one missing auxiliary
+        // weight is named, not replaced by random weights.
+        let mtg_weights = NamedWeights::random(&mtg, 4);
+        let mtg_info = grasp_models::contract::ModelInfo::new(mtg.kind, Some(AuxTask::Depth), 32);
+        let bytes = export(&mtg, &mtg_weights, &mtg_info, &ExportOptions::with_aux(true)).unwrap();
+        let mut proto = grasp_models::GraspModelFile::from_bytes(&bytes).unwrap().proto;
+        let g = proto.graph.as_mut().unwrap();
+        let at = g.initializer.iter().position(|t| t.name.starts_with("aux.")).unwrap();
+        let gone = g.initializer.remove(at).name;
+        let broken = dir.path().join("broken-aux.onnx");
+        std::fs::write(&broken, proto.encode_to_vec()).unwrap();
+        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _net = crate::net::GraspNet::new(&vs, &mtg);
+        let e = format!("{:#}", super::load_onnx_weights(&mut vs, &broken, &mtg).unwrap_err());
+        assert!(e.contains("broken-aux.onnx") && e.contains(&gone), "{e}");
     }
 
     #[test]

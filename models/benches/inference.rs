@@ -84,7 +84,7 @@ fn prefix_model(proto: &pb::ModelProto, value: &str) -> pb::ModelProto {
 fn tract_ms(proto: &pb::ModelProto, threads: usize, runs: usize) -> f64 {
     let plan = grasp_models::backend::tract::optimised_plan(proto, &[1, 3, 300, 300]).unwrap();
     let x = Tensor::from_shape(&[1, 3, 300, 300], &vec![0.1f32; 3 * 300 * 300]).unwrap();
-    let ex = tract_linalg::multithread::Executor::multithread(threads);
+    let ex = grasp_models::backend::tract::executor(threads);
     time_ms(runs, || {
         tract_linalg::multithread::multithread_tract_scope(ex.clone(), || {
             plan.run(tvec!(x.clone().into_tvalue())).unwrap()

@@ -1,5 +1,5 @@
 //! Per-node profile of the plan the tract backend runs: milliseconds per optimised node, mean of
-//! 15 runs after 3 warm-ups, on a one- or multi-thread pool as the backend uses.
+//! 15 runs after 3 warm-ups, on the executor the backend uses for that many threads.
 //!
 //! Run: `cargo run --release -p grasp-models --example tract_profile -- MODEL.onnx [THREADS]`
 //! (it shows, for example, which convolutions tract runs as `DirectSpatialConv` and which as im2col
@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", plan.model());
     }
     let x = Tensor::from_shape(&shape, &vec![0.1f32; shape.iter().product()])?;
-    let pool = tract_linalg::multithread::Executor::multithread(threads.max(1));
+    let pool = grasp_models::backend::tract::executor(threads);
     let (warm_up, runs) = (3, 15);
     let mut per_node: Vec<(String, f64)> = vec![];
     let mut whole = vec![];

@@ -6,6 +6,20 @@ use crate::decode::GraspMaps;
 use crate::onnx::GraspModelFile;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::tract_linalg::multithread::{multithread_tract_scope, Executor};
+
+/// tract's executor for exactly `threads` threads of matrix products.
+///
+/// One thread is tract's `SingleThread` executor, not a one-thread pool: tract hands the work of
+/// a pool of one to rayon's *global* pool, which has a thread per core, so `--threads 1` ran on
+/// every core (and the "1 thread" benchmarks measured all of them; BENCHMARKS.md item 11).
+pub fn executor(threads: usize) -> Executor {
+    if threads <= 1 {
+        Executor::SingleThread
+    } else {
+        Executor::multithread(threads)
+    }
+}
 
 /// An optimised, runnable tract model.
 pub type Plan = Arc<TypedRunnableModel>;
@@ -34,7 +48,7 @@ pub struct TractBackend {
     info: ModelInfo,
     plan: Plan,
     outputs: Vec<String>,
-    executor: tract_onnx::tract_core::tract_linalg::multithread::Executor,
+    executor: Executor,
 }
 
 fn terr(e: impl std::fmt::Display) -> BackendError {
@@ -47,11 +61,9 @@ impl TractBackend {
         let info = file.info.clone();
         let shape = info.input_shape();
         let plan = optimised_plan(&file.proto, &shape)?;
-        // A pool even for one thread: the same plan runs 2× faster on a 1-thread pool than on
-        // tract's `SingleThread` executor (29 against 60 ms, GG-CNN 300², BENCHMARKS.md). The
-        // default is one thread per core.
+        // The default is one thread per core.
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let executor = tract_onnx::tract_core::tract_linalg::multithread::Executor::multithread(threads.max(1));
+        let executor = executor(threads);
         Ok(TractBackend { info, plan, outputs: file.output_names(), executor })
     }
 }
@@ -67,9 +79,7 @@ impl InferenceBackend for TractBackend {
         check_input(&self.info, input)?;
         let tensor = Tensor::from_shape(&self.info.input_shape(), input).map_err(terr)?;
         let run = || self.plan.run(tvec!(tensor.into_tvalue()));
-        let results =
-            tract_onnx::tract_core::tract_linalg::multithread::multithread_tract_scope(self.executor.clone(), run)
-                .map_err(terr)?;
+        let results = multithread_tract_scope(self.executor.clone(), run).map_err(terr)?;
         for (name, value) in self.outputs.iter().zip(results.iter()) {
             store_output(
                 &self.info,

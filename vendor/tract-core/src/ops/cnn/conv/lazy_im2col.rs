@@ -455,7 +455,49 @@ impl MMMInputValue for LazyIm2colInput {
     }
 }
 
+/// grasp-edge patch 4: `rows` rows of `R` consecutive elements, row `i` read from
+/// `src + k_byte_offsets[i]`, written back to back from `dst`. `R` is a constant so that each
+/// row is a few vector moves inlined here, not a `memcpy` call per row (a row is 32–64 bytes).
+#[inline(always)]
+unsafe fn copy_rows<T: Copy, const R: usize>(src: *const u8, k_byte_offsets: &[isize], dst: *mut T) {
+    unsafe {
+        for (i, &offset) in k_byte_offsets.iter().enumerate() {
+            let row = (src.offset(offset) as *const [T; R]).read_unaligned();
+            (dst.add(i * R) as *mut [T; R]).write_unaligned(row);
+        }
+    }
+}
+
 impl LazyIm2colInput {
+    /// grasp-edge patch 4: a whole panel (`r` output points from `mn_start`) whose points read
+    /// consecutive input elements, packed straight into `dst` (k-outer: `r` values a kernel tap)
+    /// with fixed-size row copies. The layout is the single-panel writer's, so the result is
+    /// byte-identical to [`Self::write`]. False, writing nothing, for other panels or widths.
+    fn copy_contiguous_panel<T: Datum + Copy>(&self, mn_start: usize, dst: *mut T) -> bool {
+        let r = self.im2col.packer.r;
+        let Some(offsets) = self.im2col.n_byte_offsets.get(mn_start..mn_start + r) else {
+            return false;
+        };
+        let step = std::mem::size_of::<T>() as isize;
+        if offsets.windows(2).any(|w| w[1] - w[0] != step) {
+            return false;
+        }
+        unsafe {
+            let src =
+                self.tensor.as_ptr_unchecked::<u8>().offset(self.group_offset_bytes).offset(offsets[0]);
+            let ks = &self.im2col.k_byte_offsets;
+            match r {
+                8 => copy_rows::<T, 8>(src, ks, dst),
+                12 => copy_rows::<T, 12>(src, ks, dst),
+                16 => copy_rows::<T, 16>(src, ks, dst),
+                24 => copy_rows::<T, 24>(src, ks, dst),
+                32 => copy_rows::<T, 32>(src, ks, dst),
+                _ => return false,
+            }
+        }
+        true
+    }
+
     fn do_panel<T: Datum + Copy>(&self, i: usize, buffer: Option<*mut u8>) -> *const u8 {
         let r = self.im2col.packer.r;
         let mn_start = i * r;
@@ -465,6 +507,9 @@ impl LazyIm2colInput {
         let k_range = 0..k as isize;
         let packed = buffer.unwrap();
         if mn_range.len() == r && mn_start.is_multiple_of(r) {
+            if self.copy_contiguous_panel::<T>(mn_start, packed as *mut T) {
+                return packed;
+            }
             let mut writer = self.im2col.packer.write_single_panel_with_k_outer(packed as *mut T);
             self.write(&mut writer, k_range, mn_range);
         } else {

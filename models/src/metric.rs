@@ -90,6 +90,52 @@ impl GraspRect {
     pub fn area(&self) -> f64 {
         self.length * self.jaw
     }
+
+    /// Whether the point (`x`, `y`) lies inside the rectangle (edges included).
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        let (ux, uy) = (self.angle.cos(), -self.angle.sin()); // opening direction, as `corners`
+        let (dx, dy) = (x - self.cx, y - self.cy);
+        let along = dx * ux + dy * uy;
+        let across = dx * -uy + dy * ux;
+        along.abs() <= self.length / 2.0 && across.abs() <= self.jaw / 2.0
+    }
+}
+
+/// What became of one image's top grasp, taking the model's three decisions in the order the
+/// decoder makes them: where (the Q peak), which way (angle), how wide (width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The metric accepts the grasp.
+    Success,
+    /// No grasp at all (or a non-finite one).
+    NoGrasp,
+    /// The centre lies inside no ground-truth rectangle: Q picked the wrong place.
+    Place,
+    /// The centre is inside ground-truth rectangles, but every one of them is ≥ 30° away.
+    Angle,
+    /// Right place and an angle within 30° of a rectangle there, yet no IoU > 0.25: the width
+    /// (opening, and the jaw size that follows from it) is off.
+    Size,
+}
+
+/// Classifies a predicted grasp against an image's ground truth ([`grasp_succeeds`] first, so
+/// `Success` is exactly the metric's verdict).
+pub fn outcome(pred: Option<&Grasp>, ground_truth: &[GraspRect], mode: IouMode) -> Outcome {
+    let Some(pred) = pred.filter(|g| g.is_finite()) else {
+        return Outcome::NoGrasp;
+    };
+    if grasp_succeeds(pred, ground_truth, mode) {
+        return Outcome::Success;
+    }
+    let (x, y, angle) = (pred.x as f64, pred.y as f64, pred.angle as f64);
+    let mut under = ground_truth.iter().filter(|r| r.contains(x, y)).peekable();
+    if under.peek().is_none() {
+        Outcome::Place
+    } else if under.any(|r| angle_difference(angle, r.angle) < ANGLE_THRESHOLD) {
+        Outcome::Size
+    } else {
+        Outcome::Angle
+    }
 }
 
 /// Absolute angle difference of two grasp directions modulo π, in [0, π/2].
@@ -218,6 +264,33 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn outcomes_name_the_decision_that_failed() {
+        // One ground truth: centre (50, 50), opening horizontal, 40 long, 20 jaw.
+        let gt = [GraspRect { cx: 50.0, cy: 50.0, angle: 0.0, length: 40.0, jaw: 20.0 }];
+        let g = |x: f32, y: f32, angle: f32, width: f32| Grasp { x, y, angle, width, quality: 0.9 };
+        let o = |p: Grasp| outcome(Some(&p), &gt, IouMode::Exact);
+        assert_eq!(o(g(52.0, 49.0, 0.1, 38.0)), Outcome::Success);
+        // Centre 11 px above the centre line: outside the 20 px jaw.
+        assert_eq!(o(g(50.0, 61.0, 0.0, 40.0)), Outcome::Place);
+        // Right place, 40° off.
+        assert_eq!(o(g(50.0, 50.0, 40f32.to_radians(), 40.0)), Outcome::Angle);
+        // Right place, 20° off (allowed), but a 4 px opening: IoU 4·2/800 = 0.01.
+        assert_eq!(o(g(50.0, 50.0, 20f32.to_radians(), 4.0)), Outcome::Size);
+        assert_eq!(o(g(f32::NAN, 50.0, 0.0, 40.0)), Outcome::NoGrasp);
+        assert_eq!(outcome(None, &gt, IouMode::Exact), Outcome::NoGrasp);
+        // An angle a half turn away is the same grasp.
+        assert_eq!(o(g(50.0, 50.0, std::f32::consts::PI, 40.0)), Outcome::Success);
+    }
+
+    #[test]
+    fn containment_follows_the_rotation() {
+        // Opening along 90° (straight up on screen): 40 tall, 10 wide.
+        let r = GraspRect { cx: 0.0, cy: 0.0, angle: PI / 2.0, length: 40.0, jaw: 10.0 };
+        assert!(r.contains(0.0, 19.0) && r.contains(0.0, -19.0) && r.contains(4.9, 0.0));
+        assert!(!r.contains(0.0, 21.0) && !r.contains(6.0, 0.0) && !r.contains(19.0, 0.0));
+    }
 
     fn rect(cx: f64, cy: f64, angle: f64, length: f64, jaw: f64) -> GraspRect {
         GraspRect { cx, cy, angle, length, jaw }

@@ -1,6 +1,7 @@
 //! `grasp-train eval`.
 
 use super::*;
+use grasp_models::metric::{self, Outcome};
 use grasp_train::posed::ViewedEval;
 
 /// Which images `eval` scores.
@@ -24,7 +25,9 @@ impl std::fmt::Display for EvalSplit {
 }
 
 /// Success rate of an ONNX model, decoding exactly as the edge binary does. Last line of the
-/// plain output: `success: P% (k/n)`.
+/// plain output: `success: P% (k/n)`; the line before counts the failures by the decision that
+/// failed: `place` (the top grasp's centre is in no ground-truth rectangle), `angle` (it is, but
+/// ≥ 30° off every rectangle there), `size` (place and angle right, IoU ≤ 0.25), `none`.
 ///
 /// With --calibration the model sees each image's table view, as `grasp-edge run` does with
 /// `[view] mode = "table"`: the table around the image centre's point (or --view-center-mm),
@@ -72,6 +75,17 @@ pub struct Args {
     /// 1/0.7 times as high; borders replicated): the scale robustness of the centre crop.
     #[arg(long, conflicts_with = "calibration", value_parser = parse_rescale)]
     rescale: Option<f32>,
+}
+
+/// The name `eval` prints for an outcome.
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "success",
+        Outcome::NoGrasp => "none",
+        Outcome::Place => "place",
+        Outcome::Angle => "angle",
+        Outcome::Size => "size",
+    }
 }
 
 fn parse_rescale(s: &str) -> Result<f32, String> {
@@ -135,6 +149,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let size = file.info.input_size;
     let (mut ok, mut view) = (0usize, Vec::new());
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
     for &i in &indices {
         let name = store.refs[i].rgb.display().to_string();
         let stem =
@@ -148,12 +163,14 @@ pub fn run(args: Args) -> Result<()> {
         let sample = viewed.as_ref().unwrap_or(stored);
         let (grasps, _) = detector.detect(&sample.rgb, sample.width, sample.height, 1).with_context(|| name.clone())?;
         let g = grasps.first().copied();
-        let success = g.is_some_and(|g| grasp_succeeds(&g, &sample.rects, IouMode::Exact));
+        let outcome = metric::outcome(g.as_ref(), &sample.rects, IouMode::Exact);
+        let success = outcome == Outcome::Success;
         ok += success as usize;
+        *outcomes.entry(outcome_name(outcome)).or_insert(0) += 1;
         if json {
             println!(
                 "{}",
-                serde_json::json!({"image": name, "success": success, "grasp": g.map(|g| serde_json::json!({"x": g.x, "y": g.y, "angle": g.angle, "width": g.width, "quality": g.quality}))})
+                serde_json::json!({"image": name, "success": success, "outcome": outcome_name(outcome), "grasp": g.map(|g| serde_json::json!({"x": g.x, "y": g.y, "angle": g.angle, "width": g.width, "quality": g.quality}))})
             );
         }
         if let Some(dir) = &annotate {
@@ -176,7 +193,7 @@ pub fn run(args: Args) -> Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::json!({"success_percent": pct, "successes": ok, "images": n, "backend": detector.backend_name()})
+            serde_json::json!({"success_percent": pct, "successes": ok, "images": n, "outcomes": outcomes, "backend": detector.backend_name()})
         );
     } else {
         let seen = match &table_view {
@@ -187,6 +204,12 @@ pub fn run(args: Args) -> Result<()> {
             },
         };
         println!("model {} on {n} images ({which}, {seen}), backend {}", model.display(), detector.backend_name());
+        // What failed, one image each: the Q peak's place, the angle there, or the width.
+        let failed: Vec<String> = ["place", "angle", "size", "none"]
+            .iter()
+            .map(|k| format!("{k} {}", outcomes.get(k).copied().unwrap_or(0)))
+            .collect();
+        println!("failures: {}", failed.join(", "));
         println!("success: {pct:.2}% ({ok}/{n})");
     }
     Ok(())

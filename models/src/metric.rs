@@ -272,8 +272,11 @@ mod tests {
         let g = |x: f32, y: f32, angle: f32, width: f32| Grasp { x, y, angle, width, quality: 0.9 };
         let o = |p: Grasp| outcome(Some(&p), &gt, IouMode::Exact);
         assert_eq!(o(g(52.0, 49.0, 0.1, 38.0)), Outcome::Success);
-        // Centre 11 px above the centre line: outside the 20 px jaw.
-        assert_eq!(o(g(50.0, 61.0, 0.0, 40.0)), Outcome::Place);
+        // Centre 25 px off the centre line: outside the 20 px jaw, no overlap.
+        assert_eq!(o(g(50.0, 75.0, 0.0, 40.0)), Outcome::Place);
+        // 11 px off is outside the jaw too, but the rectangles still overlap by IoU 360/1240 =
+        // 0.29: the metric's verdict comes first.
+        assert_eq!(o(g(50.0, 61.0, 0.0, 40.0)), Outcome::Success);
         // Right place, 40° off.
         assert_eq!(o(g(50.0, 50.0, 40f32.to_radians(), 40.0)), Outcome::Angle);
         // Right place, 20° off (allowed), but a 4 px opening: IoU 4·2/800 = 0.01.

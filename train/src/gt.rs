@@ -31,12 +31,18 @@ pub struct Prepared {
     pub rects: Vec<GraspRect>,
 }
 
+/// Where a rectangle sets Q = 1 (and the angle and width targets): its centre third along the
+/// opening, full jaw size.
+pub fn q_target_region(r: &GraspRect) -> GraspRect {
+    GraspRect { length: r.length / 3.0, ..*r }
+}
+
 /// Rasterises the grasp maps of `rects` (already in output pixels).
 pub fn grasp_maps(rects: &[GraspRect], size: usize, width_scale: f32) -> [Vec<f32>; 4] {
     let n = size * size;
     let (mut q, mut cos, mut sin, mut width) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     for r in rects {
-        let centre_third = GraspRect { length: r.length / 3.0, ..*r };
+        let centre_third = q_target_region(r);
         let c = centre_third.corners();
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
         for p in &c {

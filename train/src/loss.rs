@@ -13,9 +13,23 @@ pub enum LossKind {
     Plain,
     /// Eq. 3: angle and width errors weighted by the ground-truth Q.
     Positional,
+    /// Not in the paper: eq. 3 plus [`BACKGROUND_WEIGHT`] times plain L's angle and width terms
+    /// where Q_GT = 0 (issue 14's test of why L_p transfers worse: it puts back the background
+    /// term that L_p drops, at a tenth of its weight).
+    PositionalBackground,
 }
 
-grasp_models::named_enum!(LossKind, "loss", LossKind::Plain => "plain", LossKind::Positional => "positional");
+/// Weight of the squared angle and width errors where Q_GT = 0 under
+/// [`LossKind::PositionalBackground`] (1 is plain L, 0 is L_p).
+pub const BACKGROUND_WEIGHT: f64 = 0.1;
+
+grasp_models::named_enum!(
+    LossKind,
+    "loss",
+    LossKind::Plain => "plain",
+    LossKind::Positional => "positional",
+    LossKind::PositionalBackground => "positional-bg"
+);
 
 /// Targets of a batch, each `[N, 1, S, S]`; `aux_present` is `[N]` with 1 where `aux` is real.
 pub struct Targets {
@@ -55,6 +69,10 @@ pub fn loss(kind: LossKind, out: &Outputs, t: &Targets) -> LossParts {
     let weighted = |p: &Tensor, g: &Tensor| match kind {
         LossKind::Plain => mse(p, g),
         LossKind::Positional => (&t.q * (p - g)).square().mean(Kind::Float),
+        LossKind::PositionalBackground => {
+            let background = (t.q.ones_like() - &t.q).square() * BACKGROUND_WEIGHT;
+            ((t.q.square() + background) * (p - g).square()).mean(Kind::Float)
+        }
     };
     let q = mse(&out.q, &t.q);
     let cos = weighted(&out.cos, &t.cos);
@@ -113,6 +131,16 @@ mod tests {
         // Only the two pixels with Q_GT = 1 count: cos (0.25+0.25)/4 = 0.125; width (0.04+0.04)/4 = 0.02.
         assert!((l.q - 0.25).abs() < 1e-6 && (l.cos - 0.125).abs() < 1e-6 && (l.width - 0.02).abs() < 1e-6);
         assert!((l.total.double_value(&[]) - 0.395).abs() < 1e-6);
+    }
+
+    #[test]
+    fn positional_background_loss_by_hand() {
+        let (out, tg) = case(None);
+        let l = loss(LossKind::PositionalBackground, &out, &tg);
+        // Q_GT = 1 pixels as L_p, the two others at 0.1: cos (0.25+0.25 + 0.1·(0.25+0.25))/4 =
+        // 0.1375; width (0.04+0.04 + 0.1·(0.16+0.16))/4 = 0.028.
+        assert!((l.cos - 0.1375).abs() < 1e-6 && (l.width - 0.028).abs() < 1e-6, "{} {}", l.cos, l.width);
+        assert!((l.total.double_value(&[]) - (0.25 + 0.1375 + 0.028)).abs() < 1e-6);
     }
 
     #[test]

@@ -77,6 +77,12 @@ pub struct Args {
     rescale: Option<f32>,
 }
 
+/// Whether the grasp's centre lies where training put Q = 1: the centre third of some ground-truth
+/// rectangle (`gt::q_target_region`), where the positional loss supervises angle and width.
+fn on_q_target(g: &grasp_models::Grasp, rects: &[GraspRect]) -> bool {
+    rects.iter().any(|r| grasp_train::gt::q_target_region(r).contains(g.x as f64, g.y as f64))
+}
+
 /// The name `eval` prints for an outcome.
 fn outcome_name(o: Outcome) -> &'static str {
     match o {
@@ -170,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
         if json {
             println!(
                 "{}",
-                serde_json::json!({"image": name, "success": success, "outcome": outcome_name(outcome), "grasp": g.map(|g| serde_json::json!({"x": g.x, "y": g.y, "angle": g.angle, "width": g.width, "quality": g.quality}))})
+                serde_json::json!({"image": name, "success": success, "outcome": outcome_name(outcome), "on_q_target": g.is_some_and(|g| on_q_target(&g, &sample.rects)), "grasp": g.map(|g| serde_json::json!({"x": g.x, "y": g.y, "angle": g.angle, "width": g.width, "quality": g.quality}))})
             );
         }
         if let Some(dir) = &annotate {

@@ -16,7 +16,8 @@ pub struct Args {
     /// (e.g. Cornell has no depth) train the grasp outputs only.
     #[arg(long)]
     aux: Option<AuxTask>,
-    /// `plain` (paper eq. 2) or `positional` (eq. 3).
+    /// `plain` (paper eq. 2), `positional` (eq. 3), or `positional-bg` (eq. 3 plus a tenth of
+    /// eq. 2's angle and width terms where no grasp is labelled; an ablation, RESULTS.md).
     #[arg(long, default_value = "positional")]
     loss: LossKind,
     /// Run directory.

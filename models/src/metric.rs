@@ -115,7 +115,23 @@ pub enum Outcome {
     Angle,
     /// Right place and an angle within 30° of a rectangle there, yet no IoU > 0.25: the width
     /// (opening, and the jaw size that follows from it) is off.
-    Size,
+    Width,
+}
+
+impl Outcome {
+    /// Every outcome, success first.
+    pub const ALL: [Outcome; 5] = [Outcome::Success, Outcome::Place, Outcome::Angle, Outcome::Width, Outcome::NoGrasp];
+
+    /// The outcome's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Place => "place",
+            Outcome::Angle => "angle",
+            Outcome::Width => "width",
+            Outcome::NoGrasp => "none",
+        }
+    }
 }
 
 /// Classifies a predicted grasp against an image's ground truth ([`grasp_succeeds`] first, so
@@ -132,7 +148,7 @@ pub fn outcome(pred: Option<&Grasp>, ground_truth: &[GraspRect], mode: IouMode) 
     if under.peek().is_none() {
         Outcome::Place
     } else if under.any(|r| angle_difference(angle, r.angle) < ANGLE_THRESHOLD) {
-        Outcome::Size
+        Outcome::Width
     } else {
         Outcome::Angle
     }
@@ -280,7 +296,7 @@ mod tests {
         // Right place, 40° off.
         assert_eq!(o(g(50.0, 50.0, 40f32.to_radians(), 40.0)), Outcome::Angle);
         // Right place, 20° off (allowed), but a 4 px opening: IoU 4·2/800 = 0.01.
-        assert_eq!(o(g(50.0, 50.0, 20f32.to_radians(), 4.0)), Outcome::Size);
+        assert_eq!(o(g(50.0, 50.0, 20f32.to_radians(), 4.0)), Outcome::Width);
         assert_eq!(o(g(f32::NAN, 50.0, 0.0, 40.0)), Outcome::NoGrasp);
         assert_eq!(outcome(None, &gt, IouMode::Exact), Outcome::NoGrasp);
         // An angle a half turn away is the same grasp.

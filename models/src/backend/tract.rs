@@ -12,7 +12,7 @@ use tract_onnx::tract_core::tract_linalg::multithread::{multithread_tract_scope,
 ///
 /// One thread is tract's `SingleThread` executor, not a one-thread pool: tract hands the work of
 /// a pool of one to rayon's *global* pool, which has a thread per core, so `--threads 1` ran on
-/// every core (and the "1 thread" benchmarks measured all of them; BENCHMARKS.md item 11).
+/// every core (and the "1 thread" benchmarks measured all of them: BENCHMARKS.md, stop 21's correction).
 pub fn executor(threads: usize) -> Executor {
     if threads <= 1 {
         Executor::SingleThread

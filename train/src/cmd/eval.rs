@@ -27,7 +27,7 @@ impl std::fmt::Display for EvalSplit {
 /// Success rate of an ONNX model, decoding exactly as the edge binary does. Last line of the
 /// plain output: `success: P% (k/n)`; the line before counts the failures by the decision that
 /// failed: `place` (the top grasp's centre is in no ground-truth rectangle), `angle` (it is, but
-/// ≥ 30° off every rectangle there), `size` (place and angle right, IoU ≤ 0.25), `none`.
+/// ≥ 30° off every rectangle there), `width` (place and angle right, IoU ≤ 0.25), `none`.
 ///
 /// With --calibration the model sees each image's table view, as `grasp-edge run` does with
 /// `[view] mode = "table"`: the table around the image centre's point (or --view-center-mm),
@@ -81,17 +81,6 @@ pub struct Args {
 /// rectangle (`gt::q_target_region`), where the positional loss supervises angle and width.
 fn on_q_target(g: &grasp_models::Grasp, rects: &[GraspRect]) -> bool {
     rects.iter().any(|r| grasp_train::gt::q_target_region(r).contains(g.x as f64, g.y as f64))
-}
-
-/// The name `eval` prints for an outcome.
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::NoGrasp => "none",
-        Outcome::Place => "place",
-        Outcome::Angle => "angle",
-        Outcome::Size => "size",
-    }
 }
 
 fn parse_rescale(s: &str) -> Result<f32, String> {
@@ -172,11 +161,11 @@ pub fn run(args: Args) -> Result<()> {
         let outcome = metric::outcome(g.as_ref(), &sample.rects, IouMode::Exact);
         let success = outcome == Outcome::Success;
         ok += success as usize;
-        *outcomes.entry(outcome_name(outcome)).or_insert(0) += 1;
+        *outcomes.entry(outcome.name()).or_insert(0) += 1;
         if json {
             println!(
                 "{}",
-                serde_json::json!({"image": name, "success": success, "outcome": outcome_name(outcome), "on_q_target": g.is_some_and(|g| on_q_target(&g, &sample.rects)), "grasp": g.map(|g| serde_json::json!({"x": g.x, "y": g.y, "angle": g.angle, "width": g.width, "quality": g.quality}))})
+                serde_json::json!({"image": name, "success": success, "outcome": outcome.name(), "on_q_target": g.is_some_and(|g| on_q_target(&g, &sample.rects)), "grasp": g.map(|g| serde_json::json!({"x": g.x, "y": g.y, "angle": g.angle, "width": g.width, "quality": g.quality}))})
             );
         }
         if let Some(dir) = &annotate {
@@ -211,9 +200,9 @@ pub fn run(args: Args) -> Result<()> {
         };
         println!("model {} on {n} images ({which}, {seen}), backend {}", model.display(), detector.backend_name());
         // What failed, one image each: the Q peak's place, the angle there, or the width.
-        let failed: Vec<String> = ["place", "angle", "size", "none"]
+        let failed: Vec<String> = Outcome::ALL[1..]
             .iter()
-            .map(|k| format!("{k} {}", outcomes.get(k).copied().unwrap_or(0)))
+            .map(|o| format!("{} {}", o.name(), outcomes.get(o.name()).copied().unwrap_or(0)))
             .collect();
         println!("failures: {}", failed.join(", "));
         println!("success: {pct:.2}% ({ok}/{n})");

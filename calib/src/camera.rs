@@ -59,16 +59,69 @@ impl Intrinsics {
         )
     }
 
-    /// Inverse of [`Self::distort`] by fixed-point iteration (converges for the moderate distortion
-    /// of ordinary lenses; the residual is checked by the caller's round-trip tests).
+    /// Jacobian of [`Self::distort`] at (x, y): `[[∂xd/∂x, ∂xd/∂y], [∂yd/∂x, ∂yd/∂y]]`.
+    fn distort_jacobian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
+        let r2 = x * x + y * y;
+        let radial = 1.0 + r2 * (self.k1 + r2 * (self.k2 + r2 * self.k3));
+        let d_radial = self.k1 + r2 * (2.0 * self.k2 + 3.0 * r2 * self.k3); // ∂radial/∂r²
+        let xy = 2.0 * x * y * d_radial;
+        [
+            [
+                radial + 2.0 * x * x * d_radial + 2.0 * self.p1 * y + 6.0 * self.p2 * x,
+                xy + 2.0 * self.p1 * x + 2.0 * self.p2 * y,
+            ],
+            [
+                xy + 2.0 * self.p1 * x + 2.0 * self.p2 * y,
+                radial + 2.0 * y * y * d_radial + 6.0 * self.p1 * y + 2.0 * self.p2 * x,
+            ],
+        ]
+    }
+
+    /// Inverse of [`Self::distort`] by Newton's method from the distorted point: the best
+    /// estimate, unchecked (for rendering and solving; [`Self::try_undistort`] is the checked
+    /// one). Near where the model folds back the old fixed-point iteration stalled and returned a
+    /// point far from the true one; Newton's steps do not.
     pub fn undistort(&self, xd: f64, yd: f64) -> (f64, f64) {
         let (mut x, mut y) = (xd, yd);
-        for _ in 0..30 {
+        for _ in 0..UNDISTORT_ITERATIONS {
             let (dx, dy) = self.distort(x, y);
-            x += xd - dx;
-            y += yd - dy;
+            let (ex, ey) = (xd - dx, yd - dy);
+            if ex.abs().max(ey.abs()) < 1e-15 {
+                break;
+            }
+            let [[a, b], [c, d]] = self.distort_jacobian(x, y);
+            let det = a * d - b * c;
+            if det.abs() < 1e-12 || !det.is_finite() {
+                // Singular: a plain fixed-point step instead.
+                x += ex;
+                y += ey;
+            } else {
+                x += (d * ex - b * ey) / det;
+                y += (a * ey - c * ex) / det;
+            }
         }
         (x, y)
+    }
+
+    /// [`Self::undistort`], checked: None unless the result distorts back to the input within
+    /// 10⁻⁹ (normalised units: far below a pixel) and the lens model is one-to-one there (the
+    /// radial factor and its growth along the radius at least [`MIN_LENS_JACOBIAN`]). Beyond that a
+    /// pixel can have two preimages, and the calibration says nothing reliable about its ray.
+    pub fn try_undistort(&self, xd: f64, yd: f64) -> Option<(f64, f64)> {
+        let (x, y) = self.undistort(xd, yd);
+        let (dx, dy) = self.distort(x, y);
+        let [[a, b], [c, d]] = self.distort_jacobian(x, y);
+        let converged = (dx - xd).abs().max((dy - yd).abs()) < 1e-9;
+        // The radial factor and its growth along the radius must both stay positive: past the
+        // fold the image runs backwards, and further out it passes through the centre and comes
+        // back on the other side (where the determinant is positive again: it alone is not enough).
+        let r2 = x * x + y * y;
+        let radial = 1.0 + r2 * (self.k1 + r2 * (self.k2 + r2 * self.k3));
+        let radial_growth = radial + 2.0 * r2 * (self.k1 + r2 * (2.0 * self.k2 + 3.0 * r2 * self.k3));
+        let one_to_one = radial >= MIN_LENS_JACOBIAN
+            && radial_growth >= MIN_LENS_JACOBIAN
+            && a * d - b * c >= MIN_LENS_JACOBIAN * MIN_LENS_JACOBIAN;
+        (converged && one_to_one && x.is_finite() && y.is_finite()).then_some((x, y))
     }
 
     /// Camera-frame point → pixel; None behind the camera.
@@ -80,12 +133,28 @@ impl Intrinsics {
         Some((self.fx * x + self.cx, self.fy * y + self.cy))
     }
 
-    /// Pixel → direction of its ray in the camera frame (z = 1).
+    /// Pixel → direction of its ray in the camera frame (z = 1); unchecked, as [`Self::undistort`].
     pub fn ray(&self, u: f64, v: f64) -> Vector3<f64> {
         let (x, y) = self.undistort((u - self.cx) / self.fx, (v - self.cy) / self.fy);
         Vector3::new(x, y, 1.0)
     }
+
+    /// [`Self::ray`], checked: None where [`Self::try_undistort`] is.
+    pub fn try_ray(&self, u: f64, v: f64) -> Option<Vector3<f64>> {
+        let (x, y) = self.try_undistort((u - self.cx) / self.fx, (v - self.cy) / self.fy)?;
+        Some(Vector3::new(x, y, 1.0))
+    }
 }
+
+/// Newton steps of [`Intrinsics::undistort`] at most (it converges in a handful).
+const UNDISTORT_ITERATIONS: usize = 50;
+
+/// The smallest stretch of the distortion model (radial factor, and its growth along the radius)
+/// at which a pixel's ray is trusted: 1 is an undistorted lens, 0 is where strong barrel
+/// distortion folds the image back on itself (two directions, one pixel). Below 0.2 a pixel's
+/// position moves the ray five times as much as on an ideal lens, so a sub-pixel error would
+/// already be a large one on the table.
+pub const MIN_LENS_JACOBIAN: f64 = 0.2;
 
 /// The camera in the robot base frame: p_robot = rotation · p_camera + translation, millimetres.
 /// `translation` is the camera's optical centre in robot coordinates.
@@ -139,6 +208,15 @@ pub enum TransformError {
     /// A value is NaN or infinite.
     #[error("non-finite input")]
     NonFinite,
+    /// The pixel lies where the calibration's lens model is not one-to-one (strong distortion at
+    /// the image edge): its ray is not determined.
+    #[error("pixel ({u:.1}, {v:.1}): outside the region the calibration's lens distortion model covers (the model folds back there)")]
+    OutsideLensModel {
+        /// Pixel column.
+        u: f64,
+        /// Pixel row.
+        v: f64,
+    },
 }
 
 /// Intrinsics + pose + table: everything the image-to-robot transform needs.
@@ -164,7 +242,8 @@ impl CameraModel {
             return Err(TransformError::NonFinite);
         }
         let z = z.unwrap_or(self.table_z);
-        let dir = self.pose.rotation * self.intrinsics.ray(u, v);
+        let ray = self.intrinsics.try_ray(u, v).ok_or(TransformError::OutsideLensModel { u, v })?;
+        let dir = self.pose.rotation * ray;
         let origin = self.pose.translation;
         if dir.z.abs() < 1e-12 {
             return Err(TransformError::NoIntersection { u, v, z });
@@ -245,6 +324,41 @@ pub(crate) mod tests {
         assert!(cam.pixel_to_robot(f64::NAN, 240.0, None).is_err());
     }
 
+    /// Strong barrel distortion (k1 −0.088, k2 −0.044, from a case the property below drew in a
+    /// cold CI run): the radial map folds back at normalised radius 1.27. Near the fold the old
+    /// fixed-point undistortion stalled (contraction 1 − growth per step); Newton's steps converge,
+    /// and pixels where the map is that flat are refused rather than trusted.
+    #[test]
+    fn near_the_lens_models_fold_pixels_are_solved_exactly_or_refused() {
+        let k = Intrinsics {
+            k1: -0.08816816189668349,
+            k2: -0.04406732205321921,
+            ..Intrinsics::pinhole(400.0, 380.0, 352.0, 200.0)
+        };
+        let growth = |r: f64| 1.0 + r * r * (3.0 * k.k1 + 5.0 * k.k2 * r * r);
+        // Radii where the radial map grows at 0.5 and at 0.1 (fold at growth 0).
+        let solve = |g: f64| {
+            let (mut lo, mut hi) = (0.0, 1.27);
+            for _ in 0..60 {
+                let mid = (lo + hi) / 2.0;
+                if growth(mid) > g {
+                    lo = mid
+                } else {
+                    hi = mid
+                }
+            }
+            lo
+        };
+        for (g, trusted) in [(0.5, true), (0.1, false)] {
+            let r = solve(g);
+            let (x, y) = (r * 0.6, r * 0.8);
+            let (xd, yd) = k.distort(x, y);
+            let (xu, yu) = k.undistort(xd, yd);
+            assert!((xu - x).abs() < 1e-9 && (yu - y).abs() < 1e-9, "growth {g}: ({xu}, {yu}) for ({x}, {y})");
+            assert_eq!(k.try_undistort(xd, yd).is_some(), trusted, "growth {g}");
+        }
+    }
+
     pub fn arb_camera() -> impl Strategy<Value = CameraModel> {
         (
             (400.0f64..900.0, 0.95f64..1.05, 280.0f64..360.0, 200.0f64..280.0),
@@ -269,8 +383,23 @@ pub(crate) mod tests {
             let p = Point3::new(x, y, z);
             let Some((u, v)) = cam.project(&p) else { return Ok(()) };
             prop_assume!((0.0..640.0).contains(&u) && (0.0..480.0).contains(&v));
-            let back = cam.pixel_to_robot(u, v, Some(z)).unwrap();
-            prop_assert!((back - p).norm() < 1e-6, "{p} -> ({u}, {v}) -> {back}");
+            // Where the lens model is well inside its one-to-one region the ray must come back
+            // exact; elsewhere the answer is the true point or a refusal, never another point.
+            let c = cam.pose.to_camera(&p.coords);
+            let (x, y) = (c.x / c.z, c.y / c.z);
+            let k = &cam.intrinsics;
+            let r2 = x * x + y * y;
+            let growth = 1.0 + r2 * (3.0 * k.k1 + r2 * (5.0 * k.k2 + 7.0 * r2 * k.k3));
+            // Past the fold (growth < 0) the model sends the point to a pixel that belongs to
+            // another, nearer ray: no lens a calibration is valid for images such a point.
+            prop_assume!(growth > 0.0);
+            match cam.pixel_to_robot(u, v, Some(z)) {
+                Ok(back) => prop_assert!((back - p).norm() < 1e-6, "{p} -> ({u}, {v}) -> {back}"),
+                Err(TransformError::OutsideLensModel { .. }) => {
+                    prop_assert!(growth < 2.0 * MIN_LENS_JACOBIAN, "refused a pixel the model covers (growth {growth})")
+                }
+                Err(e) => prop_assert!(false, "{e}"),
+            }
         }
 
         #[test]

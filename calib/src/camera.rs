@@ -52,18 +52,21 @@ impl Intrinsics {
     /// Normalised undistorted coordinates → normalised distorted coordinates.
     pub fn distort(&self, x: f64, y: f64) -> (f64, f64) {
         let r2 = x * x + y * y;
-        let radial = 1.0 + r2 * (self.k1 + r2 * (self.k2 + r2 * self.k3));
+        let (radial, _) = self.radial(r2);
         (
             x * radial + 2.0 * self.p1 * x * y + self.p2 * (r2 + 2.0 * x * x),
             y * radial + self.p1 * (r2 + 2.0 * y * y) + 2.0 * self.p2 * x * y,
         )
     }
 
+    /// The radial factor 1 + k1·r² + k2·r⁴ + k3·r⁶ at `r2` = r², and its derivative by r².
+    fn radial(&self, r2: f64) -> (f64, f64) {
+        (1.0 + r2 * (self.k1 + r2 * (self.k2 + r2 * self.k3)), self.k1 + r2 * (2.0 * self.k2 + 3.0 * r2 * self.k3))
+    }
+
     /// Jacobian of [`Self::distort`] at (x, y): `[[∂xd/∂x, ∂xd/∂y], [∂yd/∂x, ∂yd/∂y]]`.
     fn distort_jacobian(&self, x: f64, y: f64) -> [[f64; 2]; 2] {
-        let r2 = x * x + y * y;
-        let radial = 1.0 + r2 * (self.k1 + r2 * (self.k2 + r2 * self.k3));
-        let d_radial = self.k1 + r2 * (2.0 * self.k2 + 3.0 * r2 * self.k3); // ∂radial/∂r²
+        let (radial, d_radial) = self.radial(x * x + y * y);
         let xy = 2.0 * x * y * d_radial;
         [
             [
@@ -116,8 +119,8 @@ impl Intrinsics {
         // fold the image runs backwards, and further out it passes through the centre and comes
         // back on the other side (where the determinant is positive again: it alone is not enough).
         let r2 = x * x + y * y;
-        let radial = 1.0 + r2 * (self.k1 + r2 * (self.k2 + r2 * self.k3));
-        let radial_growth = radial + 2.0 * r2 * (self.k1 + r2 * (2.0 * self.k2 + 3.0 * r2 * self.k3));
+        let (radial, d_radial) = self.radial(r2);
+        let radial_growth = radial + 2.0 * r2 * d_radial; // d(r · radial)/dr
         let one_to_one = radial >= MIN_LENS_JACOBIAN
             && radial_growth >= MIN_LENS_JACOBIAN
             && a * d - b * c >= MIN_LENS_JACOBIAN * MIN_LENS_JACOBIAN;

@@ -827,31 +827,28 @@ mod tests {
                 None => assert!(name.contains("aux") && w == &before.0[name], "{name}"),
             }
         }
+        // `bytes` without its first initializer whose name `drop` picks, written as `file`: loading
+        // it into `arch` must fail, naming the file and the missing weight.
+        let refused_without = |bytes: &[u8], drop: &dyn Fn(&str) -> bool, file: &str, arch: &Architecture| {
+            let mut proto = grasp_models::GraspModelFile::from_bytes(bytes).unwrap().proto;
+            let g = proto.graph.as_mut().unwrap();
+            let at = g.initializer.iter().position(|t| drop(&t.name)).unwrap();
+            let gone = g.initializer.remove(at).name;
+            let broken = dir.path().join(file);
+            std::fs::write(&broken, proto.encode_to_vec()).unwrap();
+            let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let _net = crate::net::GraspNet::new(&vs, arch);
+            let e = format!("{:#}", super::load_onnx_weights(&mut vs, &broken, arch).unwrap_err());
+            assert!(e.contains(file) && e.contains(&gone), "{e}");
+        };
         // A file that lacks one of the grasp network's weights is refused, naming it.
-        let mut proto = grasp_models::GraspModelFile::from_bytes(&bytes).unwrap().proto;
-        let g = proto.graph.as_mut().unwrap();
-        let gone = g.initializer.remove(0).name;
-        let broken = dir.path().join("broken.onnx");
-        std::fs::write(&broken, proto.encode_to_vec()).unwrap();
-        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let _net = crate::net::GraspNet::new(&vs, &arch);
-        let e = format!("{:#}", super::load_onnx_weights(&mut vs, &broken, &arch).unwrap_err());
-        assert!(e.contains("broken.onnx") && e.contains(&gone), "{e}");
+        refused_without(&bytes, &|_| true, "broken.onnx", &arch);
         // A file that has an auxiliary output must match the MTG-CNN whole: one missing auxiliary
         // weight is named, not replaced by random weights.
         let mtg_weights = NamedWeights::random(&mtg, 4);
         let mtg_info = grasp_models::contract::ModelInfo::new(mtg.kind, Some(AuxTask::Depth), 32);
-        let bytes = export(&mtg, &mtg_weights, &mtg_info, &ExportOptions::with_aux(true)).unwrap();
-        let mut proto = grasp_models::GraspModelFile::from_bytes(&bytes).unwrap().proto;
-        let g = proto.graph.as_mut().unwrap();
-        let at = g.initializer.iter().position(|t| t.name.starts_with("aux.")).unwrap();
-        let gone = g.initializer.remove(at).name;
-        let broken = dir.path().join("broken-aux.onnx");
-        std::fs::write(&broken, proto.encode_to_vec()).unwrap();
-        let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let _net = crate::net::GraspNet::new(&vs, &mtg);
-        let e = format!("{:#}", super::load_onnx_weights(&mut vs, &broken, &mtg).unwrap_err());
-        assert!(e.contains("broken-aux.onnx") && e.contains(&gone), "{e}");
+        let mtg_bytes = export(&mtg, &mtg_weights, &mtg_info, &ExportOptions::with_aux(true)).unwrap();
+        refused_without(&mtg_bytes, &|name| name.starts_with("aux."), "broken-aux.onnx", &mtg);
     }
 
     #[test]

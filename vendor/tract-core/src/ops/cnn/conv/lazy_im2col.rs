@@ -304,8 +304,7 @@ impl LazyIm2colInput {
             return false;
         }
         let offsets = &self.im2col.n_byte_offsets[n_range.start as usize..n_range.end as usize];
-        let step = std::mem::size_of::<T>() as isize;
-        if offsets.windows(2).any(|w| w[1] - w[0] != step) {
+        if !consecutive::<T>(offsets) {
             return false;
         }
         unsafe {
@@ -455,6 +454,13 @@ impl MMMInputValue for LazyIm2colInput {
     }
 }
 
+/// grasp-edge patch: whether output points at these input byte offsets read consecutive
+/// elements of `T` (what lets a panel's rows be copied as slices: patches 1 and 4).
+fn consecutive<T>(byte_offsets: &[isize]) -> bool {
+    let step = std::mem::size_of::<T>() as isize;
+    byte_offsets.windows(2).all(|w| w[1] - w[0] == step)
+}
+
 /// grasp-edge patch 4: `rows` rows of `R` consecutive elements, row `i` read from
 /// `src + k_byte_offsets[i]`, written back to back from `dst`. `R` is a constant so that each
 /// row is a few vector moves inlined here, not a `memcpy` call per row (a row is 32–64 bytes).
@@ -478,8 +484,7 @@ impl LazyIm2colInput {
         let Some(offsets) = self.im2col.n_byte_offsets.get(mn_start..mn_start + r) else {
             return false;
         };
-        let step = std::mem::size_of::<T>() as isize;
-        if offsets.windows(2).any(|w| w[1] - w[0] != step) {
+        if !consecutive::<T>(offsets) {
             return false;
         }
         unsafe {

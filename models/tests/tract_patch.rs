@@ -5,9 +5,12 @@
 //!   the patched fast path and tract's own gather both run, and both must be exact;
 //! - the vectorised 2×2 stride-2 max-pool: even and odd sizes, `ceil_mode` (a partial last row and
 //!   column left to the scalar walk) and padding (not taken by the fast path), bit for bit;
-//! - a convolution's Relu fused into its matrix product: no separate pass left, values clamped.
+//! - a convolution's Relu fused into its matrix product: no separate pass left, values clamped;
+//! - the direct AVX-512 convolution (patch 5): row widths around its vector and block sizes,
+//!   kernels, dilations and paddings of every kind, two images, its fused Relu or `Max` floor, and
+//!   the cases it must leave to tract (and, where it runs, patches 1, 3 and 4 with it turned off).
 
-use grasp_models::backend::tract::optimised_plan;
+use grasp_models::backend::tract::{optimised_plan, optimised_plan_with};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -58,68 +61,141 @@ fn one_node_model(
     }
 }
 
-/// One `Conv` (same padding, stride 1) as an ONNX model.
-fn conv_model(
+/// A stride-1 convolution's geometry.
+#[derive(Clone, Copy, Debug)]
+struct ConvCase {
+    n: usize,
     cin: usize,
     cout: usize,
-    k: usize,
-    dilation: usize,
+    kh: usize,
+    kw: usize,
+    /// Dilation (rows, columns).
+    d: (usize, usize),
+    /// Zero padding [top, left, bottom, right].
+    pads: [usize; 4],
     h: usize,
     w: usize,
-    weights: &[f32],
-) -> pb::ModelProto {
-    let pad = ((k - 1) * dilation / 2) as i64;
-    let node = pb::NodeProto {
-        op_type: "Conv".into(),
-        input: vec!["x".into(), "w".into()],
-        output: vec!["y".into()],
-        attribute: vec![
-            attr_ints("kernel_shape", &[k as i64, k as i64]),
-            attr_ints("pads", &[pad; 4]),
-            attr_ints("dilations", &[dilation as i64; 2]),
-        ],
-        ..Default::default()
-    };
-    let kernel = pb::TensorProto {
-        name: "w".into(),
-        dims: vec![cout as i64, cin as i64, k as i64, k as i64],
-        data_type: pb::tensor_proto::DataType::Float as i32,
-        float_data: weights.to_vec(),
-        ..Default::default()
-    };
-    one_node_model(node, vec![kernel], &[1, cin, h, w], &[1, cout, h, w])
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reference(x: &[f32], wt: &[f32], cin: usize, cout: usize, k: usize, d: usize, h: usize, w: usize) -> Vec<f32> {
-    let pad = ((k - 1) * d / 2) as isize;
-    let mut y = vec![0.0f32; cout * h * w];
-    for o in 0..cout {
-        for i in 0..h {
-            for j in 0..w {
-                let mut s = 0.0f64;
-                for c in 0..cin {
-                    for u in 0..k {
-                        for v in 0..k {
-                            let (p, q) = (i as isize + (u * d) as isize - pad, j as isize + (v * d) as isize - pad);
-                            if p >= 0 && q >= 0 && (p as usize) < h && (q as usize) < w {
-                                s += (wt[((o * cin + c) * k + u) * k + v] * x[(c * h + p as usize) * w + q as usize])
-                                    as f64;
+impl ConvCase {
+    /// Square kernel `k`, dilation `d`, "same" padding, one image.
+    fn same(cin: usize, cout: usize, k: usize, d: usize, h: usize, w: usize) -> Self {
+        let p = (k - 1) * d / 2;
+        ConvCase { n: 1, cin, cout, kh: k, kw: k, d: (d, d), pads: [p; 4], h, w }
+    }
+    fn out_hw(&self) -> (usize, usize) {
+        let [t, l, b, r] = self.pads;
+        (self.h + t + b - (self.kh - 1) * self.d.0, self.w + l + r - (self.kw - 1) * self.d.1)
+    }
+    fn input_shape(&self) -> [usize; 4] {
+        [self.n, self.cin, self.h, self.w]
+    }
+    fn weights(&self) -> Vec<f32> {
+        (0..self.cout * self.cin * self.kh * self.kw).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect()
+    }
+    fn input(&self) -> Vec<f32> {
+        (0..self.n * self.cin * self.h * self.w).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect()
+    }
+
+    /// The convolution as a one-node ONNX model.
+    fn model(&self, weights: &[f32]) -> pb::ModelProto {
+        let [t, l, b, r] = self.pads;
+        let node = pb::NodeProto {
+            op_type: "Conv".into(),
+            input: vec!["x".into(), "w".into()],
+            output: vec!["y".into()],
+            attribute: vec![
+                attr_ints("kernel_shape", &[self.kh as i64, self.kw as i64]),
+                attr_ints("pads", &[t as i64, l as i64, b as i64, r as i64]),
+                attr_ints("dilations", &[self.d.0 as i64, self.d.1 as i64]),
+            ],
+            ..Default::default()
+        };
+        let kernel = pb::TensorProto {
+            name: "w".into(),
+            dims: vec![self.cout as i64, self.cin as i64, self.kh as i64, self.kw as i64],
+            data_type: pb::tensor_proto::DataType::Float as i32,
+            float_data: weights.to_vec(),
+            ..Default::default()
+        };
+        let (oh, ow) = self.out_hw();
+        one_node_model(node, vec![kernel], &self.input_shape(), &[self.n, self.cout, oh, ow])
+    }
+
+    /// ONNX's definition, summed in f64.
+    fn reference(&self, x: &[f32], wt: &[f32]) -> Vec<f32> {
+        let ConvCase { n, cin, cout, kh, kw, d, pads, h, w } = *self;
+        let (oh, ow) = self.out_hw();
+        let mut y = vec![0.0f32; n * cout * oh * ow];
+        for b in 0..n {
+            for o in 0..cout {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut s = 0.0f64;
+                        for c in 0..cin {
+                            for u in 0..kh {
+                                for v in 0..kw {
+                                    let p = (i + u * d.0) as isize - pads[0] as isize;
+                                    let q = (j + v * d.1) as isize - pads[1] as isize;
+                                    if p >= 0 && q >= 0 && (p as usize) < h && (q as usize) < w {
+                                        let x = x[((b * cin + c) * h + p as usize) * w + q as usize];
+                                        s += (wt[((o * cin + c) * kh + u) * kw + v] * x) as f64;
+                                    }
+                                }
                             }
                         }
+                        y[((b * cout + o) * oh + i) * ow + j] = s as f32;
                     }
                 }
-                y[(o * h + i) * w + j] = s as f32;
             }
         }
+        y
     }
-    y
+}
+
+/// The optimised plan's op names.
+fn op_names(plan: &grasp_models::backend::tract::Plan) -> Vec<String> {
+    plan.model().nodes.iter().map(|n| n.op.name().to_string()).collect()
+}
+
+/// Whether this host takes the direct AVX-512 convolution (patch 5); where not, the tests of it
+/// say so and check the fallback only.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+const WITHOUT_DIRECT: [(&str, &str); 1] = [("TRACT_DISABLE_DIRECT_AVX512", "true")];
+
+/// Runs `case` optimised with `knobs` and returns the worst difference from the definition.
+fn conv_error(case: &ConvCase, knobs: &[(&str, &str)], expect_direct: bool) -> f32 {
+    let (x, wt) = (case.input(), case.weights());
+    let plan = optimised_plan_with(&case.model(&wt), &case.input_shape(), knobs).unwrap();
+    let ops = op_names(&plan);
+    assert_eq!(
+        ops.iter().any(|op| op == "DirectConvAvx512"),
+        expect_direct,
+        "{case:?} with {knobs:?}: direct convolution expected {expect_direct}, plan {ops:?}"
+    );
+    let out = plan.run(tvec!(Tensor::from_shape(&case.input_shape(), &x).unwrap().into_tvalue())).unwrap();
+    let (oh, ow) = case.out_hw();
+    assert_eq!(out[0].shape(), &[case.n, case.cout, oh, ow], "{case:?}");
+    let y = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
+    let r = case.reference(&x, &wt);
+    y.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max)
 }
 
 #[test]
 fn patched_im2col_convolutions_match_the_definition() {
     // (in, out, kernel, dilation, height, width): conv1-like, conv2-like, a dilated one, a
-    // width below one panel, and more outputs than one panel of rows.
+    // width below one panel, and more outputs than one panel of rows. Run with the direct
+    // convolution (patch 5) off, so that tract's im2col path with patches 1 and 4 is what runs.
     for (cin, cout, k, d, h, w) in [
         (3, 16, 11, 1, 23, 37),
         (16, 16, 5, 1, 19, 29),
@@ -127,18 +203,51 @@ fn patched_im2col_convolutions_match_the_definition() {
         (4, 8, 3, 1, 9, 7),
         (8, 40, 3, 1, 13, 30),
     ] {
-        let n_w = cout * cin * k * k;
-        let wt: Vec<f32> = (0..n_w).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
-        let x: Vec<f32> = (0..cin * h * w).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect();
-        let plan = optimised_plan(&conv_model(cin, cout, k, d, h, w, &wt), &[1, cin, h, w]).unwrap();
-        let out = plan.run(tvec!(Tensor::from_shape(&[1, cin, h, w], &x).unwrap().into_tvalue())).unwrap();
-        let y = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
-        let r = reference(&x, &wt, cin, cout, k, d, h, w);
-        let worst = y.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "conv {cin}→{cout} {k}×{k}/{d} on {h}×{w}: off by {worst}");
+        let case = ConvCase::same(cin, cout, k, d, h, w);
+        let worst = conv_error(&case, &WITHOUT_DIRECT, false);
+        assert!(worst < 1e-4, "im2col conv {case:?}: off by {worst}");
     }
 }
 
+#[test]
+fn direct_avx512_convolutions_match_the_definition() {
+    if !has_avx512() {
+        eprintln!("direct AVX-512 convolution not tested: this CPU has no AVX-512F (the fallback is)");
+    }
+    let same = ConvCase::same;
+    let cases = [
+        // GG-CNN's layers at small sizes: conv1, conv2, the dilated pair, the 3×3 after up-sampling.
+        same(3, 16, 11, 1, 23, 37),
+        same(16, 16, 5, 1, 19, 29),
+        same(16, 32, 5, 2, 17, 26),
+        same(32, 32, 5, 4, 19, 19),
+        same(32, 16, 3, 1, 12, 40),
+        // Row widths around the 16-point vector and the 48-point block: 1, 15, 16, 17, 47, 48, 49, 97.
+        same(2, 8, 3, 1, 3, 1),
+        same(2, 8, 3, 1, 4, 15),
+        same(2, 8, 3, 1, 4, 16),
+        same(2, 8, 3, 1, 4, 17),
+        same(1, 8, 5, 1, 5, 47),
+        same(1, 8, 5, 1, 5, 48),
+        same(1, 8, 5, 1, 5, 49),
+        same(3, 24, 3, 2, 6, 97),
+        // Kernel wider than the row; rectangular kernel, unequal dilations and padding (none,
+        // more than the kernel reaches, one side only); two images.
+        same(2, 8, 7, 1, 9, 5),
+        ConvCase { n: 1, cin: 3, cout: 16, kh: 3, kw: 7, d: (2, 1), pads: [0, 0, 0, 0], h: 14, w: 40 },
+        ConvCase { n: 1, cin: 3, cout: 16, kh: 5, kw: 3, d: (1, 3), pads: [6, 9, 1, 0], h: 11, w: 21 },
+        ConvCase { n: 2, cin: 4, cout: 16, kh: 3, kw: 3, d: (1, 1), pads: [1, 1, 1, 1], h: 10, w: 50 },
+    ];
+    for case in cases {
+        let worst = conv_error(&case, &[], has_avx512());
+        assert!(worst < 1e-4, "direct conv {case:?}: off by {worst}");
+    }
+    // Output channels not a multiple of 8 keep tract's lowerings; a 1×1 becomes tract's matrix
+    // product before any lowering is chosen.
+    for case in [same(4, 12, 3, 1, 8, 20), same(16, 8, 1, 1, 7, 33)] {
+        assert!(conv_error(&case, &[], false) < 1e-4, "{case:?}");
+    }
+}
 /// 2×2 max-pool, stride 2, with `pads` [top, left, bottom, right] and `ceil_mode`, as ONNX defines
 /// it (padding never wins the max).
 fn max_pool_reference(
@@ -219,30 +328,64 @@ fn patched_two_by_two_max_pool_matches_the_definition() {
     }
 }
 
-#[test]
-fn a_convolutions_relu_runs_inside_its_matrix_product_and_clamps_exactly() {
-    let (cin, cout, k, h, w) = (4, 16, 5, 13, 17);
-    let wt: Vec<f32> = (0..cout * cin * k * k).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
-    let mut model = conv_model(cin, cout, k, 1, h, w, &wt);
+/// `conv` followed by `op_type(conv[, floor])` as an ONNX model whose output is `y` (and `conv` too
+/// when `conv_is_output`).
+fn conv_then(case: &ConvCase, wt: &[f32], op_type: &str, floor: Option<f32>, conv_is_output: bool) -> pb::ModelProto {
+    let mut model = case.model(wt);
+    let (oh, ow) = case.out_hw();
     let graph = model.graph.as_mut().unwrap();
     graph.node[0].output = vec!["conv".into()];
-    graph.node.push(pb::NodeProto {
-        op_type: "Relu".into(),
-        input: vec!["conv".into()],
-        output: vec!["y".into()],
-        ..Default::default()
-    });
-    let plan = optimised_plan(&model, &[1, cin, h, w]).unwrap();
-    let ops: Vec<String> = plan.model().nodes.iter().map(|n| n.op.name().to_string()).collect();
-    assert!(
-        !ops.iter().any(|op| op.contains("ByScalar") || op == "Max"),
-        "the Relu still runs as its own pass: {ops:?}"
-    );
-    let x: Vec<f32> = (0..cin * h * w).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect();
-    let out = plan.run(tvec!(Tensor::from_shape(&[1, cin, h, w], &x).unwrap().into_tvalue())).unwrap();
-    let y = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
-    let r: Vec<f32> = reference(&x, &wt, cin, cout, k, 1, h, w).into_iter().map(|v| v.max(0.0)).collect();
-    assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0), "both sides of the clamp occur");
-    let worst = y.iter().zip(&r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "off by {worst}");
+    let mut inputs = vec!["conv".to_string()];
+    if let Some(f) = floor {
+        graph.initializer.push(pb::TensorProto {
+            name: "floor".into(),
+            data_type: pb::tensor_proto::DataType::Float as i32,
+            float_data: vec![f],
+            ..Default::default()
+        });
+        inputs.push("floor".into());
+    }
+    graph.node.push(pb::NodeProto { op_type: op_type.into(), input: inputs, output: vec!["y".into()], ..Default::default() });
+    if conv_is_output {
+        graph.output.push(value("conv", &[case.n, case.cout, oh, ow]));
+    }
+    model
+}
+
+#[test]
+fn a_convolutions_relu_runs_inside_it_and_clamps_exactly() {
+    // Patch 3 (into im2col's matrix product, direct convolution off) and patch 5 (into the
+    // direct convolution's store); then a Max by 0.25 (patch 5's floor), and a convolution whose
+    // raw output is also wanted (nothing may be fused into it).
+    let case = ConvCase::same(4, 16, 5, 1, 13, 17);
+    let wt = case.weights();
+    let x = case.input();
+    let raw = case.reference(&x, &wt);
+    let run = |model: &pb::ModelProto, knobs: &[(&str, &str)]| {
+        let plan = optimised_plan_with(model, &case.input_shape(), knobs).unwrap();
+        let out = plan.run(tvec!(Tensor::from_shape(&case.input_shape(), &x).unwrap().into_tvalue())).unwrap();
+        let outputs: Vec<Vec<f32>> =
+            out.iter().map(|t| t.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()).collect();
+        (op_names(&plan), outputs)
+    };
+    let worst = |y: &[f32], r: &[f32]| y.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    for (knobs, direct) in [(&WITHOUT_DIRECT[..], false), (&[][..], has_avx512())] {
+        for (op_type, floor) in [("Relu", None), ("Max", Some(0.25f32))] {
+            let clamp = floor.unwrap_or(0.0);
+            let (ops, y) = run(&conv_then(&case, &wt, op_type, floor, false), knobs);
+            assert!(
+                !ops.iter().any(|op| op.contains("ByScalar") || op == "Max"),
+                "{op_type} with {knobs:?} still runs as its own pass: {ops:?}"
+            );
+            assert_eq!(ops.iter().any(|op| op == "DirectConvAvx512"), direct, "{ops:?}");
+            let r: Vec<f32> = raw.iter().map(|v| v.max(clamp)).collect();
+            assert!(y[0].contains(&clamp) && y[0].iter().any(|&v| v > clamp), "both sides of the clamp occur");
+            assert!(worst(&y[0], &r) < 1e-4, "{op_type} with {knobs:?}: off by {}", worst(&y[0], &r));
+        }
+        let (ops, y) = run(&conv_then(&case, &wt, "Relu", None, true), knobs);
+        let r: Vec<f32> = raw.iter().map(|v| v.max(0.0)).collect();
+        assert!(worst(&y[0], &r) < 1e-4, "Relu output, conv also an output, {knobs:?}: {ops:?}");
+        assert!(y[1].iter().any(|&v| v < 0.0), "the raw convolution output was clamped: {ops:?}");
+        assert!(worst(&y[1], &raw) < 1e-4, "raw output, {knobs:?}: {ops:?}");
+    }
 }

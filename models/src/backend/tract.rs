@@ -34,12 +34,24 @@ pub const KNOBS: [(&str, &str); 1] = [("TRACT_DISABLE_DIRECT_SPATIAL", "true")];
 /// `proto` optimised by tract for one input shape, with [`KNOBS`]: the plan the backend runs
 /// (the inference bench times graph prefixes through it too).
 pub fn optimised_plan(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize]) -> Result<Plan, BackendError> {
+    optimised_plan_with(proto, input_shape, &[])
+}
+
+/// [`optimised_plan`] with more tract knobs set on top of [`KNOBS`] (tests and benches compare
+/// the vendored patches against tract's own lowerings with them, e.g.
+/// `("TRACT_DISABLE_DIRECT_AVX512", "true")`).
+pub fn optimised_plan_with(
+    proto: &tract_onnx::pb::ModelProto,
+    input_shape: &[usize],
+    extra_knobs: &[(&str, &str)],
+) -> Result<Plan, BackendError> {
     let model = tract_onnx::onnx()
         .model_for_proto_model(proto)
         .map_err(terr)?
         .with_input_fact(0, f32::fact(input_shape).into())
         .map_err(terr)?;
-    let tuning = tract_onnx::tract_core::knobs::KnobScope::new(KNOBS).map_err(terr)?;
+    let tuning = tract_onnx::tract_core::knobs::KnobScope::new(KNOBS.iter().chain(extra_knobs).copied())
+        .map_err(terr)?;
     tuning.enter(|| model.into_optimized()).map_err(terr)?.into_runnable().map_err(terr)
 }
 

@@ -762,6 +762,51 @@ impl Conv {
         Ok(model.wire_node(name, op, &[x, kernel[0], bias])?[0])
     }
 
+    /// grasp-edge patch 5: the direct AVX-512 convolution (`direct_avx512.rs`) when this host has
+    /// AVX-512F and the layer is f32, NCHW or CHW, group 1, 2-D, unit strides, output channels a
+    /// multiple of 8, concrete shapes; not under `TRACT_DISABLE_DIRECT_AVX512`.
+    fn try_direct_avx512(&self, input_fact: &TypedFact) -> Option<super::DirectConvAvx512> {
+        use super::direct_avx512::{DIRECT_OC_BLOCK, direct_avx512_available};
+        if TRACT_DISABLE_DIRECT_AVX512.get()
+            || !direct_avx512_available()
+            || self.q_params.is_some()
+            || input_fact.datum_type != f32::datum_type()
+            || !matches!(
+                self.pool_spec.data_format,
+                crate::ops::nn::DataFormat::NCHW | crate::ops::nn::DataFormat::CHW
+            )
+            || self.group != 1
+            || self.pool_spec.rank() != 2
+            || self.pool_spec.stride(0) != 1
+            || self.pool_spec.stride(1) != 1
+            || !self.output_channels().is_multiple_of(DIRECT_OC_BLOCK)
+        {
+            return None;
+        }
+        let concrete = input_fact.shape.as_concrete()?;
+        let shape = self.pool_spec.data_format.shape(concrete).ok()?;
+        let hw = shape.hw_dims();
+        let pads = self.pool_spec.computed_padding(hw);
+        let output_shape = self.pool_spec.output_shape(concrete).ok()?.shape;
+        Some(super::DirectConvAvx512 {
+            output_shape,
+            n: *shape.n().unwrap_or(&1),
+            c_in: *shape.c(),
+            h_in: hw[0],
+            w_in: hw[1],
+            c_out: self.output_channels(),
+            kh: self.pool_spec.kernel_shape[0],
+            kw: self.pool_spec.kernel_shape[1],
+            dil_h: self.pool_spec.dilation(0),
+            dil_w: self.pool_spec.dilation(1),
+            pad_top: pads[0].pad_before,
+            pad_left: pads[1].pad_before,
+            h_out: pads[0].convoluted,
+            w_out: pads[1].convoluted,
+            floor_bits: None,
+        })
+    }
+
     /// Eligibility for the direct register-blocked conv (see `blocked.rs`):
     /// f32 NCHW, kernel width 1 (extent on H only), unit stride/dilation on the
     /// contiguous W axis, grouped with a *small* number of out-channels per group
@@ -1406,6 +1451,16 @@ impl TypedOp for Conv {
                 patch.shunt_outside(model, node.id.into(), wire[0])?;
                 patch.obliterate(node.id)?;
                 Ok(Some(patch))
+            } else if let Some(op) = self.try_direct_avx512(input_fact) {
+                // grasp-edge patch 5: direct AVX-512 convolution (see `direct_avx512.rs`).
+                let mut patch = TypedModelPatch::new("direct-conv-avx512");
+                let inputs = patch.taps(model, &node.inputs)?;
+                let kernel = self.wire_kernel_as_g_o_ihw(&mut patch, &node.name, inputs[1])?;
+                let wire =
+                    patch.wire_node(&node.name, op, &[inputs[0], kernel[0], inputs[2]])?[0];
+                patch.shunt_outside(model, OutletId::new(node.id, 0), wire)?;
+                patch.obliterate(node.id)?;
+                Ok(Some(patch))
             } else if let Some(op) = self.try_blocked_conv(input_fact) {
                 // Direct register-blocked conv for the small-ocg NCHW kw=1 class;
                 // beats lazy im2col by avoiding the gather + wasted M-tile matmul.
@@ -1501,6 +1556,13 @@ crate::declare_knob!(
     bool,
     false,
     "Disable the direct spatial convolution, falling back to im2col and a matrix product."
+);
+
+crate::declare_knob!(
+    scopable TRACT_DISABLE_DIRECT_AVX512,
+    bool,
+    false,
+    "Disable grasp-edge's direct AVX-512 convolution, falling back to tract's own lowerings."
 );
 
 crate::declare_knob!(

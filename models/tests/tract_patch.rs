@@ -345,7 +345,12 @@ fn conv_then(case: &ConvCase, wt: &[f32], op_type: &str, floor: Option<f32>, con
         });
         inputs.push("floor".into());
     }
-    graph.node.push(pb::NodeProto { op_type: op_type.into(), input: inputs, output: vec!["y".into()], ..Default::default() });
+    graph.node.push(pb::NodeProto {
+        op_type: op_type.into(),
+        input: inputs,
+        output: vec!["y".into()],
+        ..Default::default()
+    });
     if conv_is_output {
         graph.output.push(value("conv", &[case.n, case.cout, oh, ow]));
     }

@@ -50,8 +50,8 @@ pub fn optimised_plan_with(
         .map_err(terr)?
         .with_input_fact(0, f32::fact(input_shape).into())
         .map_err(terr)?;
-    let tuning = tract_onnx::tract_core::knobs::KnobScope::new(KNOBS.iter().chain(extra_knobs).copied())
-        .map_err(terr)?;
+    let tuning =
+        tract_onnx::tract_core::knobs::KnobScope::new(KNOBS.iter().chain(extra_knobs).copied()).map_err(terr)?;
     tuning.enter(|| model.into_optimized()).map_err(terr)?.into_runnable().map_err(terr)
 }
 

@@ -149,6 +149,45 @@ impl Intrinsics {
     }
 }
 
+/// How much of an image the lens model maps to trusted rays ([`Intrinsics::coverage`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LensCoverage {
+    /// Pixels sampled.
+    pub sampled: usize,
+    /// Of those, pixels [`Intrinsics::try_ray`] refuses.
+    pub refused: usize,
+    /// The first refused pixel, row by row.
+    pub first_refused: Option<(f64, f64)>,
+}
+
+impl Intrinsics {
+    /// Samples a `width`×`height` image every `step` pixels, its last row and column included
+    /// (the corners are where a fold shows first), and counts the pixels without a trusted ray.
+    /// A calibration whose distortion folds back inside its own image was fitted without markers
+    /// out there: grasps seen there are refused at run time ([`TransformError::OutsideLensModel`]).
+    pub fn coverage(&self, width: u32, height: u32, step: usize) -> LensCoverage {
+        let axis = |n: u32| {
+            let last = n.saturating_sub(1) as usize;
+            let mut v: Vec<usize> = (0..=last).step_by(step.max(1)).collect();
+            if v.last() != Some(&last) {
+                v.push(last);
+            }
+            v
+        };
+        let (us, vs) = (axis(width), axis(height));
+        let mut c = LensCoverage { sampled: us.len() * vs.len(), refused: 0, first_refused: None };
+        for &v in &vs {
+            for &u in &us {
+                if self.try_ray(u as f64, v as f64).is_none() {
+                    c.refused += 1;
+                    c.first_refused.get_or_insert((u as f64, v as f64));
+                }
+            }
+        }
+        c
+    }
+}
+
 /// Newton steps of [`Intrinsics::undistort`] at most (it converges in a handful).
 const UNDISTORT_ITERATIONS: usize = 50;
 
@@ -360,6 +399,26 @@ pub(crate) mod tests {
             assert!((xu - x).abs() < 1e-9 && (yu - y).abs() < 1e-9, "growth {g}: ({xu}, {yu}) for ({x}, {y})");
             assert_eq!(k.try_undistort(xd, yd).is_some(), trusted, "growth {g}");
         }
+    }
+
+    #[test]
+    fn coverage_counts_the_pixels_past_the_lens_models_fold() {
+        // The strong barrel lens above on a 704×400 image: its corners lie past the fold.
+        let strong = Intrinsics {
+            k1: -0.08816816189668349,
+            k2: -0.04406732205321921,
+            ..Intrinsics::pinhole(400.0, 380.0, 352.0, 200.0)
+        };
+        let c = strong.coverage(704, 400, 8);
+        assert_eq!(c.sampled, 89 * 51);
+        assert!(c.refused > 0 && c.refused < c.sampled / 4, "{c:?}");
+        assert_eq!(c.first_refused, Some((0.0, 0.0)), "the top-left corner is refused first");
+        assert!(strong.try_ray(352.0, 200.0).is_some() && strong.try_ray(0.0, 0.0).is_none());
+        // A typical webcam lens covers its image, and a pinhole any image.
+        let mild = Intrinsics { k1: -0.2, k2: 0.05, ..Intrinsics::pinhole(600.0, 600.0, 320.0, 240.0) };
+        assert_eq!(mild.coverage(640, 480, 8).refused, 0);
+        let pinhole = Intrinsics::pinhole(300.0, 300.0, 320.0, 240.0);
+        assert_eq!(pinhole.coverage(640, 480, 1), LensCoverage { sampled: 640 * 480, refused: 0, first_refused: None });
     }
 
     pub fn arb_camera() -> impl Strategy<Value = CameraModel> {

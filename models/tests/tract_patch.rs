@@ -6,7 +6,7 @@
 //! - the vectorised 2×2 stride-2 max-pool: even and odd sizes, `ceil_mode` (a partial last row and
 //!   column left to the scalar walk) and padding (not taken by the fast path), bit for bit;
 //! - a convolution's Relu fused into its matrix product: no separate pass left, values clamped;
-//! - the direct AVX-512 convolution (patch 5): row widths around its vector and block sizes,
+//! - the direct convolution (patch 5), both its AVX-512 and its AVX2 kernel: row widths around its vector and block sizes,
 //!   kernels, dilations and paddings of every kind, two images, its fused Relu or `Max` floor, and
 //!   the cases it must leave to tract (and, where it runs, patches 1, 3 and 4 with it turned off).
 
@@ -158,31 +158,50 @@ fn op_names(plan: &grasp_models::backend::tract::Plan) -> Vec<String> {
     plan.model().nodes.iter().map(|n| n.op.name().to_string()).collect()
 }
 
-/// Whether this host takes the direct AVX-512 convolution (patch 5); where not, the tests of it
-/// say so and check the fallback only.
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
+#[cfg(target_arch = "x86_64")]
+fn has(feature: &str) -> bool {
+    match feature {
+        "avx512f" => std::is_x86_feature_detected!("avx512f"),
+        "avx2+fma" => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+        _ => false,
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn has(_: &str) -> bool {
+    false
+}
+
+const WITHOUT_DIRECT: [(&str, &str); 1] = [("TRACT_DISABLE_DIRECT_CONV", "true")];
+/// The direct convolution's AVX2 kernel where AVX-512 would be taken.
+const AVX2_DIRECT: [(&str, &str); 1] = [("TRACT_DIRECT_CONV_AVX2", "true")];
+
+/// The direct convolution (patch 5) an eligible layer becomes on this host with `knobs`: its
+/// AVX-512 kernel, its AVX2 one, or none (then tract's own lowerings run).
+fn expected_direct(knobs: &[(&str, &str)]) -> Option<&'static str> {
+    if knobs == WITHOUT_DIRECT {
+        None
+    } else if has("avx512f") && knobs != AVX2_DIRECT {
+        Some("DirectConvAvx512")
+    } else if has("avx2+fma") {
+        Some("DirectConvAvx2")
+    } else {
+        None
     }
 }
 
-const WITHOUT_DIRECT: [(&str, &str); 1] = [("TRACT_DISABLE_DIRECT_AVX512", "true")];
+/// The direct convolution op in `ops`, if any.
+fn direct_op(ops: &[String]) -> Option<&str> {
+    ops.iter().map(|s| s.as_str()).find(|op| op.starts_with("DirectConv"))
+}
 
-/// Runs `case` optimised with `knobs` and returns the worst difference from the definition.
-fn conv_error(case: &ConvCase, knobs: &[(&str, &str)], expect_direct: bool) -> f32 {
+/// Runs `case` optimised with `knobs` and returns the worst difference from the definition;
+/// checks the plan holds the direct convolution this host gives an `eligible` layer.
+fn conv_error(case: &ConvCase, knobs: &[(&str, &str)], eligible: bool) -> f32 {
     let (x, wt) = (case.input(), case.weights());
     let plan = optimised_plan_with(&case.model(&wt), &case.input_shape(), knobs).unwrap();
     let ops = op_names(&plan);
-    assert_eq!(
-        ops.iter().any(|op| op == "DirectConvAvx512"),
-        expect_direct,
-        "{case:?} with {knobs:?}: direct convolution expected {expect_direct}, plan {ops:?}"
-    );
+    let expected = if eligible { expected_direct(knobs) } else { None };
+    assert_eq!(direct_op(&ops), expected, "{case:?} with {knobs:?}: plan {ops:?}");
     let out = plan.run(tvec!(Tensor::from_shape(&case.input_shape(), &x).unwrap().into_tvalue())).unwrap();
     let (oh, ow) = case.out_hw();
     assert_eq!(out[0].shape(), &[case.n, case.cout, oh, ow], "{case:?}");
@@ -210,9 +229,11 @@ fn patched_im2col_convolutions_match_the_definition() {
 }
 
 #[test]
-fn direct_avx512_convolutions_match_the_definition() {
-    if !has_avx512() {
-        eprintln!("direct AVX-512 convolution not tested: this CPU has no AVX-512F (the fallback is)");
+fn direct_convolutions_match_the_definition() {
+    for (knobs, what) in [(&[][..], "default"), (&AVX2_DIRECT[..], "AVX2 kernel")] {
+        if expected_direct(knobs).is_none() {
+            eprintln!("direct convolution ({what}) not tested: this CPU lacks it (the fallback is tested)");
+        }
     }
     let same = ConvCase::same;
     let cases = [
@@ -238,9 +259,11 @@ fn direct_avx512_convolutions_match_the_definition() {
         ConvCase { n: 1, cin: 3, cout: 16, kh: 5, kw: 3, d: (1, 3), pads: [6, 9, 1, 0], h: 11, w: 21 },
         ConvCase { n: 2, cin: 4, cout: 16, kh: 3, kw: 3, d: (1, 1), pads: [1, 1, 1, 1], h: 10, w: 50 },
     ];
-    for case in cases {
-        let worst = conv_error(&case, &[], has_avx512());
-        assert!(worst < 1e-4, "direct conv {case:?}: off by {worst}");
+    for knobs in [&[][..], &AVX2_DIRECT[..]] {
+        for case in cases {
+            let worst = conv_error(&case, knobs, true);
+            assert!(worst < 1e-4, "direct conv {case:?} with {knobs:?}: off by {worst}");
+        }
     }
     // Output channels not a multiple of 8 keep tract's lowerings; a 1×1 becomes tract's matrix
     // product before any lowering is chosen.
@@ -374,7 +397,7 @@ fn a_convolutions_relu_runs_inside_it_and_clamps_exactly() {
         (op_names(&plan), outputs)
     };
     let worst = |y: &[f32], r: &[f32]| y.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    for (knobs, direct) in [(&WITHOUT_DIRECT[..], false), (&[][..], has_avx512())] {
+    for knobs in [&WITHOUT_DIRECT[..], &[][..], &AVX2_DIRECT[..]] {
         for (op_type, floor) in [("Relu", None), ("Max", Some(0.25f32))] {
             let clamp = floor.unwrap_or(0.0);
             let (ops, y) = run(&conv_then(&case, &wt, op_type, floor, false), knobs);
@@ -382,7 +405,7 @@ fn a_convolutions_relu_runs_inside_it_and_clamps_exactly() {
                 !ops.iter().any(|op| op.contains("ByScalar") || op == "Max"),
                 "{op_type} with {knobs:?} still runs as its own pass: {ops:?}"
             );
-            assert_eq!(ops.iter().any(|op| op == "DirectConvAvx512"), direct, "{ops:?}");
+            assert_eq!(direct_op(&ops), expected_direct(knobs), "{ops:?}");
             let r: Vec<f32> = raw.iter().map(|v| v.max(clamp)).collect();
             assert!(y[0].contains(&clamp) && y[0].iter().any(|&v| v > clamp), "both sides of the clamp occur");
             assert!(worst(&y[0], &r) < 1e-4, "{op_type} with {knobs:?}: off by {}", worst(&y[0], &r));

@@ -197,7 +197,20 @@ fn cli_simulate_check_project_solve_and_import() {
 
     let out = Command::new(bin()).args(["check", cal.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("RMS reprojection"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("RMS reprojection"), "{stdout}");
+    // Every sampled pixel (every 4th of 640×480, plus the last row and column) has a ray.
+    assert!(stdout.contains("lens model: 19481 of 19481 sampled pixels"), "{stdout}");
+    // The same camera with a barrel distortion that folds back before the image's corners: the
+    // check fails and says where.
+    let mut folded = CalibrationFile::load(&cal).unwrap();
+    (folded.intrinsics.k1, folded.intrinsics.k2, folded.intrinsics.k3) = (-0.5, 0.0, 0.0);
+    let bad = dir.path().join("folded.toml");
+    std::fs::write(&bad, folded.to_toml()).unwrap();
+    let out = Command::new(bin()).args(["check", bad.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("folds back inside the image"), "{stderr}");
+    assert!(stderr.contains("first at (0, 0)") && stderr.contains("corners"), "{stderr}");
 
     // project: the true camera's pixel of a table point maps back to it, as JSON.
     let (u, v) = demo_truth().project(&Point3::new(270.0, 40.0, 0.0)).unwrap();

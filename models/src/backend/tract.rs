@@ -39,7 +39,7 @@ pub fn optimised_plan(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize])
 
 /// [`optimised_plan`] with more tract knobs set on top of [`KNOBS`] (tests and benches compare
 /// the vendored patches against tract's own lowerings with them, e.g.
-/// `("TRACT_DISABLE_DIRECT_AVX512", "true")`).
+/// `("TRACT_DISABLE_DIRECT_CONV", "true")`).
 pub fn optimised_plan_with(
     proto: &tract_onnx::pb::ModelProto,
     input_shape: &[usize],

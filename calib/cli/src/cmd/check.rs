@@ -5,6 +5,9 @@ use anyhow::{bail, Result};
 use grasp_calib::CalibrationFile;
 use std::path::PathBuf;
 
+/// Pixels between the samples of the lens-coverage check.
+const COVERAGE_STEP_PX: usize = 4;
+
 /// Validate a calibration file and print what it says.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,7 +18,8 @@ pub struct Args {
     max_rms_px: f64,
 }
 
-/// Loads (which validates) and prints the camera, its pose and the fit.
+/// Loads (which validates) and prints the camera, its pose and the fit; fails on a poor recorded
+/// fit or a lens model that folds back inside the image.
 pub fn run(args: Args) -> Result<()> {
     let file = &args.file;
     let f = CalibrationFile::load(file)?;
@@ -43,6 +47,12 @@ pub fn run(args: Args) -> Result<()> {
         ),
         None => println!("  fit: not recorded"),
     }
+    let coverage = m.intrinsics.coverage(f.image.width, f.image.height, COVERAGE_STEP_PX);
+    println!(
+        "  lens model: {} of {} sampled pixels map to a trusted ray",
+        coverage.sampled - coverage.refused,
+        coverage.sampled
+    );
     let c = m.pixel_to_robot(k.cx, k.cy, None)?;
     println!("  image centre → table point ({:.1}, {:.1}, {:.1}) mm", c.x, c.y, c.z);
     if let Some(q) = f.fit.as_ref().filter(|q| !(q.rms_reprojection_px <= args.max_rms_px)) {
@@ -51,6 +61,15 @@ pub fn run(args: Args) -> Result<()> {
             file.display(),
             q.rms_reprojection_px,
             args.max_rms_px
+        );
+    }
+    if let Some((u, v)) = coverage.first_refused {
+        bail!(
+            "{}: the lens distortion folds back inside the image: {} of {} sampled pixels ({:.1} %, first at ({u}, {v})) have no trusted ray, and grasps seen there will be refused: recalibrate with markers out to the image's edges and corners",
+            file.display(),
+            coverage.refused,
+            coverage.sampled,
+            100.0 * coverage.refused as f64 / coverage.sampled as f64
         );
     }
     println!("{}: ok", file.display());

@@ -762,13 +762,13 @@ impl Conv {
         Ok(model.wire_node(name, op, &[x, kernel[0], bias])?[0])
     }
 
-    /// grasp-edge patch 5: the direct AVX-512 convolution (`direct_avx512.rs`) when this host has
-    /// AVX-512F and the layer is f32, NCHW or CHW, group 1, 2-D, unit strides, output channels a
-    /// multiple of 8, concrete shapes; not under `TRACT_DISABLE_DIRECT_AVX512`.
-    fn try_direct_avx512(&self, input_fact: &TypedFact) -> Option<super::DirectConvAvx512> {
-        use super::direct_avx512::{DIRECT_OC_BLOCK, direct_avx512_available};
-        if TRACT_DISABLE_DIRECT_AVX512.get()
-            || !direct_avx512_available()
+    /// grasp-edge patch 5: the direct convolution (`direct_conv.rs`) when this host has AVX-512F
+    /// or AVX2 + FMA and the layer is f32, NCHW or CHW, group 1, 2-D, unit strides, output
+    /// channels a multiple of 8, concrete shapes; not under `TRACT_DISABLE_DIRECT_CONV`
+    /// (`TRACT_DIRECT_CONV_AVX2` picks the AVX2 kernel where AVX-512 is present too).
+    fn try_direct_conv(&self, input_fact: &TypedFact) -> Option<super::DirectConv> {
+        use super::direct_conv::DIRECT_OC_MULTIPLE;
+        if TRACT_DISABLE_DIRECT_CONV.get()
             || self.q_params.is_some()
             || input_fact.datum_type != f32::datum_type()
             || !matches!(
@@ -779,16 +779,18 @@ impl Conv {
             || self.pool_spec.rank() != 2
             || self.pool_spec.stride(0) != 1
             || self.pool_spec.stride(1) != 1
-            || !self.output_channels().is_multiple_of(DIRECT_OC_BLOCK)
+            || !self.output_channels().is_multiple_of(DIRECT_OC_MULTIPLE)
         {
             return None;
         }
+        let isa = super::DirectIsa::detect(TRACT_DIRECT_CONV_AVX2.get())?;
         let concrete = input_fact.shape.as_concrete()?;
         let shape = self.pool_spec.data_format.shape(concrete).ok()?;
         let hw = shape.hw_dims();
         let pads = self.pool_spec.computed_padding(hw);
         let output_shape = self.pool_spec.output_shape(concrete).ok()?.shape;
-        Some(super::DirectConvAvx512 {
+        Some(super::DirectConv {
+            isa,
             output_shape,
             n: *shape.n().unwrap_or(&1),
             c_in: *shape.c(),
@@ -1451,9 +1453,9 @@ impl TypedOp for Conv {
                 patch.shunt_outside(model, node.id.into(), wire[0])?;
                 patch.obliterate(node.id)?;
                 Ok(Some(patch))
-            } else if let Some(op) = self.try_direct_avx512(input_fact) {
-                // grasp-edge patch 5: direct AVX-512 convolution (see `direct_avx512.rs`).
-                let mut patch = TypedModelPatch::new("direct-conv-avx512");
+            } else if let Some(op) = self.try_direct_conv(input_fact) {
+                // grasp-edge patch 5: direct x86-64 convolution (see `direct_conv.rs`).
+                let mut patch = TypedModelPatch::new("direct-conv");
                 let inputs = patch.taps(model, &node.inputs)?;
                 let kernel = self.wire_kernel_as_g_o_ihw(&mut patch, &node.name, inputs[1])?;
                 let wire =
@@ -1559,10 +1561,16 @@ crate::declare_knob!(
 );
 
 crate::declare_knob!(
-    scopable TRACT_DISABLE_DIRECT_AVX512,
+    scopable TRACT_DISABLE_DIRECT_CONV,
     bool,
     false,
-    "Disable grasp-edge's direct AVX-512 convolution, falling back to tract's own lowerings."
+    "Disable grasp-edge's direct x86-64 convolution, falling back to tract's own lowerings."
+);
+crate::declare_knob!(
+    scopable TRACT_DIRECT_CONV_AVX2,
+    bool,
+    false,
+    "Run grasp-edge's direct convolution with its AVX2 kernel even where AVX-512F is present."
 );
 
 crate::declare_knob!(

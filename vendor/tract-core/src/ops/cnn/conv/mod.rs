@@ -3,7 +3,7 @@ mod blocked;
 #[allow(clippy::module_inception)]
 mod conv;
 mod depth_wise;
-mod direct_avx512; // grasp-edge patch 5
+mod direct_conv; // grasp-edge patch 5
 mod direct_spatial;
 mod im2col;
 mod lazy_im2col;
@@ -15,7 +15,7 @@ use crate::ops::cnn::Deconv;
 
 pub use self::blocked::BlockedConv;
 pub use self::conv::Conv;
-pub use self::direct_avx512::DirectConvAvx512;
+pub use self::direct_conv::{DirectConv, DirectIsa};
 pub use self::direct_spatial::DirectSpatialConv;
 pub use self::im2col::Im2Col;
 pub(crate) use self::q_sum_b::QSumB;

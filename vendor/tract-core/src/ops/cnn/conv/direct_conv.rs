@@ -24,6 +24,7 @@ use crate::ops::math::Max;
 /// Output channels must be a multiple of this (the larger of the kernels' channel blocks).
 pub const DIRECT_OC_MULTIPLE: usize = 8;
 /// Vectors of output points per block along a row, at most (see [`DirectIsa::vectors`]).
+#[cfg(target_arch = "x86_64")]
 const MAX_VECTORS: usize = 3;
 
 /// The instruction set a [`DirectConv`] runs with.
@@ -46,10 +47,7 @@ impl DirectIsa {
         {
             use tract_linalg::isa::{Isa, native};
             let isa = native();
-            if !avx2_only
-                && isa.has(Isa::X86_64Avx512f)
-                && std::is_x86_feature_detected!("avx512f")
-            {
+            if !avx2_only && isa.has(Isa::X86_64Avx512f) && std::is_x86_feature_detected!("avx512f") {
                 return Some(DirectIsa::Avx512);
             }
             if isa.has(Isa::X86_64Avx2)
@@ -64,6 +62,7 @@ impl DirectIsa {
         None
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn lanes(self) -> usize {
         match self {
             DirectIsa::Avx512 => 16,
@@ -72,6 +71,7 @@ impl DirectIsa {
     }
 
     /// Vectors of output points per block.
+    #[cfg(target_arch = "x86_64")]
     fn vectors(self) -> usize {
         match self {
             DirectIsa::Avx512 => 3,
@@ -80,6 +80,7 @@ impl DirectIsa {
     }
 
     /// Output channels per block.
+    #[cfg(target_arch = "x86_64")]
     fn oc_block(self) -> usize {
         match self {
             DirectIsa::Avx512 => 8,
@@ -155,6 +156,22 @@ impl EvalOp for DirectConv {
             "DirectConv: this host lacks {:?}",
             self.isa
         );
+        #[cfg(target_arch = "x86_64")]
+        {
+            Ok(tvec!(self.eval_x86(&img, &kernel, &bias)?.into_tvalue()))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (img, kernel, bias);
+            bail!("DirectConv runs on x86-64 only")
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl DirectConv {
+    /// The convolution, on a host that has `self.isa` (checked by the caller).
+    fn eval_x86(&self, img: &Tensor, kernel: &Tensor, bias: &Tensor) -> TractResult<Tensor> {
         ensure!(img.len() == self.n * self.c_in * self.h_in * self.w_in, "input size");
         let kvol = self.kh * self.kw;
         ensure!(kernel.len() == self.c_out * self.c_in * kvol, "kernel size");
@@ -176,47 +193,31 @@ impl EvalOp for DirectConv {
         for b in 0..self.c_out / ob {
             for i in 0..self.c_in * kvol {
                 for o in 0..ob {
-                    packed[(b * self.c_in * kvol + i) * ob + o] =
-                        kernel[(b * ob + o) * self.c_in * kvol + i];
+                    packed[(b * self.c_in * kvol + i) * ob + o] = kernel[(b * ob + o) * self.c_in * kvol + i];
                 }
             }
         }
         let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
         ensure!(output.len() == self.n * self.c_out * self.h_out * self.w_out, "output size");
-        #[cfg(target_arch = "x86_64")]
-        {
-            let img = unsafe { img.as_slice_unchecked::<f32>() };
-            let out_base = unsafe { output.as_ptr_mut_unchecked::<f32>() } as usize;
-            // One work unit per output row of one image: units write disjoint rows (of every
-            // channel), so they split across the executor's threads with no other change.
-            let rows = self.n * self.h_out;
-            let mut units = vec![0u8; rows];
-            let work = rows * self.w_out * self.c_out;
-            tract_linalg::multithread::par_chunks_mut(&mut units, 1, work, |first, chunk| {
-                for row in first..first + chunk.len() {
-                    unsafe {
-                        match self.isa {
-                            DirectIsa::Avx512 => self.row_x86::<Avx512>(
-                                img,
-                                &packed,
-                                &bias,
-                                out_base as *mut f32,
-                                row,
-                            ),
-                            DirectIsa::Avx2Fma => self.row_x86::<Avx2Fma>(
-                                img,
-                                &packed,
-                                &bias,
-                                out_base as *mut f32,
-                                row,
-                            ),
-                        }
+        let img = unsafe { img.as_slice_unchecked::<f32>() };
+        let out_base = unsafe { output.as_ptr_mut_unchecked::<f32>() } as usize;
+        // One work unit per output row of one image: units write disjoint rows (of every
+        // channel), so they split across the executor's threads with no other change.
+        let rows = self.n * self.h_out;
+        let mut units = vec![0u8; rows];
+        let work = rows * self.w_out * self.c_out;
+        tract_linalg::multithread::par_chunks_mut(&mut units, 1, work, |first, chunk| {
+            for row in first..first + chunk.len() {
+                unsafe {
+                    match self.isa {
+                        DirectIsa::Avx512 => self.row_x86::<Avx512>(img, &packed, &bias, out_base as *mut f32, row),
+                        DirectIsa::Avx2Fma => self.row_x86::<Avx2Fma>(img, &packed, &bias, out_base as *mut f32, row),
                     }
                 }
-                Ok(())
-            })?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+            }
+            Ok(())
+        })?;
+        Ok(output)
     }
 }
 
@@ -251,14 +252,7 @@ impl DirectConv {
     /// # Safety
     /// `K`'s instruction set present; `out` points at an output of `n·c_out·h_out·w_out` floats of which this
     /// call writes row `row` of every channel only.
-    unsafe fn row_x86<K: BlockKernel>(
-        &self,
-        img: &[f32],
-        packed: &[f32],
-        bias: &[f32],
-        out: *mut f32,
-        row: usize,
-    ) {
+    unsafe fn row_x86<K: BlockKernel>(&self, img: &[f32], packed: &[f32], bias: &[f32], out: *mut f32, row: usize) {
         unsafe {
             let (ni, y) = (row / self.h_out, row % self.h_out);
             let plane_in = self.h_in * self.w_in;
@@ -328,6 +322,7 @@ impl DirectConv {
 }
 
 /// The bits of lanes `lo..hi` (clamped to `0..lanes`).
+#[cfg(target_arch = "x86_64")]
 fn lane_mask(lanes: usize, lo: isize, hi: isize) -> u16 {
     let lo = lo.clamp(0, lanes as isize) as u32;
     let hi = hi.clamp(0, lanes as isize) as u32;

@@ -370,13 +370,18 @@ pub(crate) mod tests {
     /// cold CI run): the radial map folds back at normalised radius 1.27. Near the fold the old
     /// fixed-point undistortion stalled (contraction 1 − growth per step); Newton's steps converge,
     /// and pixels where the map is that flat are refused rather than trusted.
-    #[test]
-    fn near_the_lens_models_fold_pixels_are_solved_exactly_or_refused() {
-        let k = Intrinsics {
+    /// A strong barrel lens whose radial map folds back at normalised radius 1.27.
+    fn strong_barrel_lens() -> Intrinsics {
+        Intrinsics {
             k1: -0.08816816189668349,
             k2: -0.04406732205321921,
             ..Intrinsics::pinhole(400.0, 380.0, 352.0, 200.0)
-        };
+        }
+    }
+
+    #[test]
+    fn near_the_lens_models_fold_pixels_are_solved_exactly_or_refused() {
+        let k = strong_barrel_lens();
         let growth = |r: f64| 1.0 + r * r * (3.0 * k.k1 + 5.0 * k.k2 * r * r);
         // Radii where the radial map grows at 0.5 and at 0.1 (fold at growth 0).
         let solve = |g: f64| {
@@ -404,11 +409,7 @@ pub(crate) mod tests {
     #[test]
     fn coverage_counts_the_pixels_past_the_lens_models_fold() {
         // The strong barrel lens above on a 704×400 image: its corners lie past the fold.
-        let strong = Intrinsics {
-            k1: -0.08816816189668349,
-            k2: -0.04406732205321921,
-            ..Intrinsics::pinhole(400.0, 380.0, 352.0, 200.0)
-        };
+        let strong = strong_barrel_lens();
         let c = strong.coverage(704, 400, 8);
         assert_eq!(c.sampled, 89 * 51);
         assert!(c.refused > 0 && c.refused < c.sampled / 4, "{c:?}");

@@ -8,7 +8,8 @@
 //! - a convolution's Relu fused into its matrix product: no separate pass left, values clamped;
 //! - the direct convolution (patch 5), both its AVX-512 and its AVX2 kernel: row widths around its vector and block sizes,
 //!   kernels, dilations and paddings of every kind, two images, its fused Relu or `Max` floor, and
-//!   the cases it must leave to tract (and, where it runs, patches 1, 3 and 4 with it turned off).
+//!   the cases it must leave to tract (and, where it runs, patches 1, 3 and 4 with it turned off);
+//!   and the shipped model's maps and decoded grasps with it on and off.
 
 use grasp_models::backend::tract::{optimised_plan, optimised_plan_with};
 use tract_onnx::pb;
@@ -415,5 +416,77 @@ fn a_convolutions_relu_runs_inside_it_and_clamps_exactly() {
         assert!(worst(&y[0], &r) < 1e-4, "Relu output, conv also an output, {knobs:?}: {ops:?}");
         assert!(y[1].iter().any(|&v| v < 0.0), "the raw convolution output was clamped: {ops:?}");
         assert!(worst(&y[1], &raw) < 1e-4, "raw output, {knobs:?}: {ops:?}");
+    }
+}
+
+/// The shipped model decodes to the same grasps with the direct convolution (patch 5) as with
+/// tract's own lowerings (issue 13: "the same grasps within the stated tolerance"), on a drawn
+/// scene: three bars of different colours and angles on a shaded table.
+#[test]
+fn the_shipped_model_gives_the_same_grasps_with_and_without_the_direct_convolution() {
+    use grasp_models::decode::{Decoder, GraspMaps};
+    use grasp_models::onnx::GraspModelFile;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ggcnn-p-rgb-224.onnx");
+    let file = GraspModelFile::read(&path).unwrap();
+    let size = file.info.input_size;
+    let plane = size * size;
+    let mut input = vec![0f32; 3 * plane];
+    let bars = [
+        (70.0, 80.0, 0.3f32, 90.0, 18.0, [200.0, 40.0, 40.0]),
+        (150.0, 140.0, 1.9, 70.0, 24.0, [30.0, 160.0, 60.0]),
+        (100.0, 170.0, -0.7, 60.0, 14.0, [40.0, 60.0, 210.0]),
+    ];
+    for y in 0..size {
+        for x in 0..size {
+            let shade = 120.0 + 30.0 * (x as f32 / size as f32) - 20.0 * (y as f32 / size as f32);
+            let mut rgb = [shade, shade, shade * 0.95];
+            for &(cx, cy, a, len, thick, colour) in &bars {
+                let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+                let (along, across) = (dx * a.cos() + dy * a.sin(), -dx * a.sin() + dy * a.cos());
+                if along.abs() < len / 2.0 && across.abs() < thick / 2.0 {
+                    rgb = colour;
+                }
+            }
+            for c in 0..3 {
+                input[c * plane + y * size + x] = rgb[c];
+            }
+        }
+    }
+    grasp_models::preprocess::normalise(&file.info, &mut input);
+    let shape = file.info.input_shape();
+    let names = file.output_names();
+    let run = |knobs: &[(&str, &str)]| {
+        let plan = optimised_plan_with(&file.proto, &shape, knobs).unwrap();
+        let out = plan.run(tvec!(Tensor::from_shape(&shape, &input).unwrap().into_tvalue())).unwrap();
+        let map = |name: &str| {
+            let i = names.iter().position(|n| n == name).unwrap();
+            out[i].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
+        };
+        let maps = GraspMaps { size, q: map("q"), cos: map("cos"), sin: map("sin"), width: map("width"), aux: None };
+        let mut grasps = vec![];
+        Decoder::new(file.info.decode.clone()).decode(&maps, 3, &mut grasps);
+        (op_names(&plan), maps, grasps)
+    };
+    let (ops_direct, direct, grasps_direct) = run(&[]);
+    let (ops_tract, tract, grasps_tract) = run(&WITHOUT_DIRECT);
+    assert_eq!(direct_op(&ops_direct), expected_direct(&[]), "{ops_direct:?}");
+    assert_eq!(direct_op(&ops_tract), None, "{ops_tract:?}");
+    for (name, a, b) in [
+        ("q", &direct.q, &tract.q),
+        ("cos", &direct.cos, &tract.cos),
+        ("sin", &direct.sin, &tract.sin),
+        ("width", &direct.width, &tract.width),
+    ] {
+        let worst = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "map {name}: off by {worst}");
+    }
+    assert!(
+        !grasps_tract.is_empty() && grasps_direct.len() == grasps_tract.len(),
+        "{grasps_direct:?} / {grasps_tract:?}"
+    );
+    for (a, b) in grasps_direct.iter().zip(&grasps_tract) {
+        assert_eq!((a.x, a.y), (b.x, b.y), "peak moved");
+        assert!((a.angle - b.angle).abs() < 1e-4 && (a.width - b.width).abs() < 1e-3, "{a:?} / {b:?}");
+        assert!((a.quality - b.quality).abs() < 1e-5, "{a:?} / {b:?}");
     }
 }

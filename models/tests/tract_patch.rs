@@ -6,10 +6,11 @@
 //! - the vectorised 2×2 stride-2 max-pool: even and odd sizes, `ceil_mode` (a partial last row and
 //!   column left to the scalar walk) and padding (not taken by the fast path), bit for bit;
 //! - a convolution's Relu fused into its matrix product: no separate pass left, values clamped;
-//! - the direct convolution (patch 5), both its AVX-512 and its AVX2 kernel: row widths around its vector and block sizes,
-//!   kernels, dilations and paddings of every kind, two images, its fused Relu or `Max` floor, and
-//!   the cases it must leave to tract (and, where it runs, patches 1, 3 and 4 with it turned off);
-//!   and the shipped model's maps and decoded grasps with it on and off.
+//! - the direct convolution (patch 5), both its AVX-512 and its AVX2 kernel: row widths around
+//!   its vector and block sizes, kernels, dilations and paddings of every kind, two images, its
+//!   fused Relu or `Max` floor, and the cases it must leave to tract (and, where it runs, patches
+//!   1, 3 and 4 with it turned off); and the shipped model's maps and decoded grasps with it on
+//!   and off.
 
 use grasp_models::backend::tract::{optimised_plan, optimised_plan_with};
 use tract_onnx::pb;

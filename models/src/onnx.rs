@@ -562,6 +562,21 @@ impl GraspModelFile {
     pub fn output_names(&self) -> Vec<String> {
         self.proto.graph.as_ref().map(|g| g.output.iter().map(|o| o.name.clone()).collect()).unwrap_or_default()
     }
+
+    /// The up-sampling form the file was written in (by the operator that carries it), or None
+    /// when it has none of the three (not written by this exporter).
+    pub fn upsample_form(&self) -> Option<UpsampleForm> {
+        let has = |op: &str| self.proto.graph.as_ref().is_some_and(|g| g.node.iter().any(|n| n.op_type == op));
+        if has("Resize") || has("Upsample") {
+            Some(UpsampleForm::Resize)
+        } else if has("ConvTranspose") {
+            Some(UpsampleForm::PadConvTranspose)
+        } else if has("DepthToSpace") {
+            Some(UpsampleForm::DepthwisePhases)
+        } else {
+            None
+        }
+    }
 }
 
 fn shape_of(v: &pb::ValueInfoProto) -> Result<Vec<i64>, ContractError> {

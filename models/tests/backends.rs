@@ -60,8 +60,9 @@ fn every_upsampling_form_computes_the_same_function() {
         .collect();
     let ops =
         |f: &GraspModelFile| f.proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect::<Vec<_>>();
-    for (f, carrier) in files.iter().zip(["Resize", "ConvTranspose", "DepthToSpace"]) {
+    for ((f, carrier), form) in files.iter().zip(["Resize", "ConvTranspose", "DepthToSpace"]).zip(UpsampleForm::ALL) {
         assert!(ops(f).iter().any(|o| o == carrier), "{carrier} missing from {:?}", ops(f));
+        assert_eq!(f.upsample_form(), Some(form), "the reader tells the form the exporter wrote");
     }
     let x = input(3 * 64 * 64, 5);
     let reference = run(BackendKind::Tract, &files[0], &x);

@@ -429,6 +429,7 @@ fn the_shipped_model_gives_the_same_grasps_with_and_without_the_direct_convoluti
     use grasp_models::onnx::GraspModelFile;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ggcnn-p-rgb-224.onnx");
     let file = GraspModelFile::read(&path).unwrap();
+    assert_eq!(file.upsample_form(), Some(Default::default()), "shipped in the form tract runs fastest");
     let size = file.info.input_size;
     let plane = size * size;
     let mut input = vec![0f32; 3 * plane];

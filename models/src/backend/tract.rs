@@ -72,6 +72,15 @@ impl TractBackend {
     pub fn load(file: &GraspModelFile, opts: &BackendOptions) -> Result<Self, BackendError> {
         let info = file.info.clone();
         let shape = info.input_shape();
+        if let Some(form) = file.upsample_form().filter(|f| *f != crate::onnx::UpsampleForm::default()) {
+            // Measured (BENCHMARKS.md, issue 13): 1.1–1.9× the default form's time on one thread,
+            // 2.5–3.2× on two. The weights are the same; only the operators differ.
+            log::warn!(
+                "this model's up-sampling is written as {}, which tract runs 1.1–3.2× slower than the default form; \
+                 rewrite it (same weights, same outputs) with `grasp-train export --model MODEL.onnx --out NEW.onnx`",
+                form.label()
+            );
+        }
         let plan = optimised_plan(&file.proto, &shape)?;
         // The default is one thread per core.
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -765,8 +765,24 @@ impl Conv {
     /// grasp-edge patch 5: the direct convolution (`direct_conv.rs`) when this host has AVX-512F
     /// or AVX2 + FMA and the layer is f32, NCHW or CHW, group 1, 2-D, unit strides, output
     /// channels a multiple of 8, concrete shapes; not under `TRACT_DISABLE_DIRECT_CONV`
-    /// (`TRACT_DIRECT_CONV_AVX2` picks the AVX2 kernel where AVX-512 is present too).
-    fn try_direct_conv(&self, input_fact: &TypedFact) -> Option<super::DirectConv> {
+    /// (`TRACT_DIRECT_CONV_AVX2` picks the AVX2 kernel where AVX-512 is present too), with a
+    /// constant kernel and bias: the op, and its kernel and bias packed for it.
+    fn try_direct_conv(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+        input_fact: &TypedFact,
+    ) -> TractResult<Option<(super::DirectConv, Tensor, Tensor)>> {
+        let Some(op) = self.direct_conv_op(input_fact) else { return Ok(None) };
+        let konst = |i: usize| model.outlet_fact(node.inputs[i]).map(|f| f.konst.clone());
+        let (Some(kernel), Some(bias)) = (konst(1)?, konst(2)?) else { return Ok(None) };
+        let kernel = self.kernel_fmt.kernel_as_group_o_ihw(&kernel, 1)?;
+        let (kernel, bias) = (op.pack_kernel(&kernel)?, op.pack_bias(&bias)?);
+        Ok(Some((op, kernel, bias)))
+    }
+
+    /// [`Self::try_direct_conv`]'s op, when the layer and host qualify.
+    fn direct_conv_op(&self, input_fact: &TypedFact) -> Option<super::DirectConv> {
         use super::direct_conv::DIRECT_OC_MULTIPLE;
         if TRACT_DISABLE_DIRECT_CONV.get()
             || self.q_params.is_some()
@@ -1453,13 +1469,14 @@ impl TypedOp for Conv {
                 patch.shunt_outside(model, node.id.into(), wire[0])?;
                 patch.obliterate(node.id)?;
                 Ok(Some(patch))
-            } else if let Some(op) = self.try_direct_conv(input_fact) {
-                // grasp-edge patch 5: direct x86-64 convolution (see `direct_conv.rs`).
+            } else if let Some((op, kernel, bias)) = self.try_direct_conv(model, node, input_fact)? {
+                // grasp-edge patch 5: direct x86-64 convolution (see `direct_conv.rs`), its
+                // kernel and bias packed here, once, as constants.
                 let mut patch = TypedModelPatch::new("direct-conv");
-                let inputs = patch.taps(model, &node.inputs)?;
-                let kernel = self.wire_kernel_as_g_o_ihw(&mut patch, &node.name, inputs[1])?;
-                let wire =
-                    patch.wire_node(&node.name, op, &[inputs[0], kernel[0], inputs[2]])?[0];
+                let x = patch.tap_model(model, node.inputs[0])?;
+                let kernel = patch.add_const(format!("{}.packed_kernel", node.name), kernel)?;
+                let bias = patch.add_const(format!("{}.packed_bias", node.name), bias)?;
+                let wire = patch.wire_node(&node.name, op, &[x, kernel, bias])?[0];
                 patch.shunt_outside(model, OutletId::new(node.id, 0), wire)?;
                 patch.obliterate(node.id)?;
                 Ok(Some(patch))

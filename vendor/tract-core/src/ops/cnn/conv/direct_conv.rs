@@ -80,7 +80,6 @@ impl DirectIsa {
     }
 
     /// Output channels per block.
-    #[cfg(target_arch = "x86_64")]
     fn oc_block(self) -> usize {
         match self {
             DirectIsa::Avx512 => 8,
@@ -109,6 +108,43 @@ pub struct DirectConv {
     pub w_out: usize,
     /// `max(x, floor)` at the store (bits of the f32), fused from a following `Max`.
     pub floor_bits: Option<u32>,
+}
+
+impl DirectConv {
+    /// The kernel, given as `[o][i·kh·kw]` (`KernelFormat::kernel_as_group_o_ihw`, group 1), as
+    /// the op reads it: `[channel block][i·kh·kw][block]`, so that one tap's weights for a block
+    /// are adjacent. Done once, when the plan is built.
+    pub fn pack_kernel(&self, kernel_o_ihw: &Tensor) -> TractResult<Tensor> {
+        let ihw = self.c_in * self.kh * self.kw;
+        let kernel = kernel_o_ihw.cast_to::<f32>()?;
+        let view = kernel.try_as_plain_ram()?;
+        let kernel = view.as_slice::<f32>()?;
+        ensure!(kernel.len() == self.c_out * ihw, "DirectConv: kernel of {} values", kernel.len());
+        let ob = self.isa.oc_block();
+        let mut packed = vec![0f32; kernel.len()];
+        for b in 0..self.c_out / ob {
+            for i in 0..ihw {
+                for o in 0..ob {
+                    packed[(b * ihw + i) * ob + o] = kernel[(b * ob + o) * ihw + i];
+                }
+            }
+        }
+        tensor1(&packed).into_shape(&[self.c_out / ob, ihw, ob])
+    }
+
+    /// The bias as one value per output channel (it may come as none, one, or one per channel).
+    pub fn pack_bias(&self, bias: &Tensor) -> TractResult<Tensor> {
+        let bias = bias.cast_to::<f32>()?;
+        let view = bias.try_as_plain_ram()?;
+        let bias = view.as_slice::<f32>()?;
+        let per_channel = match bias.len() {
+            0 => vec![0.0; self.c_out],
+            1 => vec![bias[0]; self.c_out],
+            n if n == self.c_out => bias.to_vec(),
+            n => bail!("DirectConv: {n} bias values for {} channels", self.c_out),
+        };
+        Ok(tensor1(&per_channel))
+    }
 }
 
 impl Op for DirectConv {
@@ -149,7 +185,7 @@ impl EvalOp for DirectConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let (img, kernel, bias) = args_3!(inputs);
+        let (img, packed, bias) = args_3!(inputs);
         ensure!(img.datum_type() == f32::datum_type(), "DirectConv is f32 only");
         ensure!(
             DirectIsa::detect(self.isa == DirectIsa::Avx2Fma) == Some(self.isa),
@@ -158,11 +194,11 @@ impl EvalOp for DirectConv {
         );
         #[cfg(target_arch = "x86_64")]
         {
-            Ok(tvec!(self.eval_x86(&img, &kernel, &bias)?.into_tvalue()))
+            Ok(tvec!(self.eval_x86(&img, &packed, &bias)?.into_tvalue()))
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (img, kernel, bias);
+            let _ = (img, packed, bias);
             bail!("DirectConv runs on x86-64 only")
         }
     }
@@ -170,33 +206,14 @@ impl EvalOp for DirectConv {
 
 #[cfg(target_arch = "x86_64")]
 impl DirectConv {
-    /// The convolution, on a host that has `self.isa` (checked by the caller).
-    fn eval_x86(&self, img: &Tensor, kernel: &Tensor, bias: &Tensor) -> TractResult<Tensor> {
+    /// The convolution, on a host that has `self.isa` (checked by the caller), with the kernel
+    /// and bias as [`Self::pack_kernel`] and [`Self::pack_bias`] made them.
+    fn eval_x86(&self, img: &Tensor, packed: &Tensor, bias: &Tensor) -> TractResult<Tensor> {
         ensure!(img.len() == self.n * self.c_in * self.h_in * self.w_in, "input size");
-        let kvol = self.kh * self.kw;
-        ensure!(kernel.len() == self.c_out * self.c_in * kvol, "kernel size");
-        let kernel = kernel.cast_to::<f32>()?;
-        let bias = bias.cast_to::<f32>()?;
-        let kernel = unsafe { kernel.as_slice_unchecked::<f32>() };
-        let bias = unsafe { bias.as_slice_unchecked::<f32>() };
-        let bias: Vec<f32> = match bias.len() {
-            0 => vec![0.0; self.c_out],
-            1 => vec![bias[0]; self.c_out],
-            n if n == self.c_out => bias.to_vec(),
-            n => bail!("DirectConv: {n} bias values for {} channels", self.c_out),
-        };
-        // Weights regrouped as [channel block][input channel][ky][kx][block] so that one tap's
-        // weights for the block are adjacent; from the [o][i·kh·kw] layout of
-        // `wire_kernel_as_g_o_ihw`.
-        let ob = self.isa.oc_block();
-        let mut packed = vec![0f32; self.c_out * self.c_in * kvol];
-        for b in 0..self.c_out / ob {
-            for i in 0..self.c_in * kvol {
-                for o in 0..ob {
-                    packed[(b * self.c_in * kvol + i) * ob + o] = kernel[(b * ob + o) * self.c_in * kvol + i];
-                }
-            }
-        }
+        ensure!(packed.len() == self.c_out * self.c_in * self.kh * self.kw, "packed kernel size");
+        ensure!(bias.len() == self.c_out, "bias size");
+        let (packed, bias) = (packed.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+        let (packed, bias) = (packed.as_slice::<f32>()?, bias.as_slice::<f32>()?);
         let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
         ensure!(output.len() == self.n * self.c_out * self.h_out * self.w_out, "output size");
         let img = unsafe { img.as_slice_unchecked::<f32>() };
@@ -207,11 +224,13 @@ impl DirectConv {
         let mut units = vec![0u8; rows];
         let work = rows * self.w_out * self.c_out;
         tract_linalg::multithread::par_chunks_mut(&mut units, 1, work, |first, chunk| {
+            let mut masks = vec![[0u16; MAX_VECTORS]; self.kw];
             for row in first..first + chunk.len() {
+                let out = out_base as *mut f32;
                 unsafe {
                     match self.isa {
-                        DirectIsa::Avx512 => self.row_x86::<Avx512>(img, &packed, &bias, out_base as *mut f32, row),
-                        DirectIsa::Avx2Fma => self.row_x86::<Avx2Fma>(img, &packed, &bias, out_base as *mut f32, row),
+                        DirectIsa::Avx512 => self.row_x86::<Avx512>(img, packed, bias, &mut masks, out, row),
+                        DirectIsa::Avx2Fma => self.row_x86::<Avx2Fma>(img, packed, bias, &mut masks, out, row),
                     }
                 }
             }
@@ -252,7 +271,16 @@ impl DirectConv {
     /// # Safety
     /// `K`'s instruction set present; `out` points at an output of `n·c_out·h_out·w_out` floats of which this
     /// call writes row `row` of every channel only.
-    unsafe fn row_x86<K: BlockKernel>(&self, img: &[f32], packed: &[f32], bias: &[f32], out: *mut f32, row: usize) {
+    /// `masks` is scratch of `kw` entries, reused from row to row.
+    unsafe fn row_x86<K: BlockKernel>(
+        &self,
+        img: &[f32],
+        packed: &[f32],
+        bias: &[f32],
+        masks: &mut [[u16; MAX_VECTORS]],
+        out: *mut f32,
+        row: usize,
+    ) {
         unsafe {
             let (ni, y) = (row / self.h_out, row % self.h_out);
             let plane_in = self.h_in * self.w_in;
@@ -268,7 +296,6 @@ impl DirectConv {
             let ky_hi = (0..self.kh).rev().find(|&ky| valid_ky(ky)).map_or(ky_lo, |ky| ky + 1);
             let kvol = self.kh * self.kw;
             let (lanes, ob) = (K::ISA.lanes(), K::ISA.oc_block());
-            let mut masks = vec![[0u16; MAX_VECTORS]; self.kw];
             let mut x0 = 0;
             while x0 < self.w_out {
                 let vectors = (self.w_out - x0).div_ceil(lanes).min(K::ISA.vectors());
@@ -300,7 +327,7 @@ impl DirectConv {
                         dil_w: self.dil_w,
                         c_in: self.c_in,
                         xbase,
-                        masks: &masks,
+                        masks: &*masks,
                         store,
                         interior,
                         plane_out,

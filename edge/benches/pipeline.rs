@@ -1,7 +1,8 @@
 //! Full-pipeline benchmark on the demo configuration (shipped model, bundled frames, bundled
 //! calibration) in stream mode, with each available CPU backend, in both loop modes:
-//! - `lockstep`, the replay as fast as possible, the arm an in-memory recorder: throughput, the
-//!   per-stage p50 and the share of the frame time spent outside inference;
+//! - `lockstep`, as fast as possible, the arm an in-memory recorder: throughput, the per-stage p50
+//!   and the share of the frame time spent outside inference, with frames from the replay (JPEG
+//!   decode) and from an emulated YUYV camera (the conversion a V4L2 camera's frame costs);
 //! - `live`, the replay at a camera's 30 fps (`--replay-fps 30`), the simulated grasp-line
 //!   controller on a pseudo-terminal (real ACK waits): frames decided per second against the
 //!   target (95 % of min(30, 1 / (pre + infer + post))), stale frames, and the glass-to-command
@@ -12,6 +13,7 @@
 //!
 //! FRAMES=64 THREADS=2 cargo bench -p grasp-edge [--features torch] --bench pipeline
 use grasp_devices::arm::{Arm, ArmOpener, Backoff, Reconnecting, RecordingArm};
+use grasp_devices::camera::BufferCamera;
 use grasp_devices::grasp_line::sim::{serve_pty, SimController};
 use grasp_edge::config::{CameraConfig, Config, ControlMode, LoopMode};
 use grasp_edge::runtime::Pipeline;
@@ -53,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     let stage_heads = Stage::ALL.map(|s| format!("{} p50 ms", s.name())).join(" | ");
     let mut report = format!(
         "# Pipeline benchmark\n\n{frames} frames (live: {}) of the demo replay (480x480 → model 224²), stream mode, {threads} inference threads.\n\n\
-         ## Lockstep, as fast as possible, in-memory arm\n\n| backend | FPS | frame ms | {stage_heads} | outside inference | latency p50/p99 ms |\n|---|---|---|{}---|---|\n",
+         ## Lockstep, as fast as possible, in-memory arm\n\n| backend | frames from | FPS | frame ms | {stage_heads} | outside inference | latency p50/p99 ms |\n|---|---|---|---|{}---|---|\n",
         3 * frames,
         "---|".repeat(Stage::ALL.len())
     );
@@ -67,34 +69,42 @@ fn main() -> anyhow::Result<()> {
         cfg.control.stream.rate_hz = 1000.0;
         cfg.output.stats_interval_s = 3600.0;
 
-        // Lockstep: throughput.
+        // Lockstep: throughput, once from the replayed JPEG files and once from an emulated YUYV
+        // camera (the demo frames as a UVC camera sends them, converted per frame as the V4L2
+        // source does): the robot's per-frame capture cost.
         cfg.camera = CameraConfig::Replay { dir: demo.join("frames"), fps: 0.0, looping: true };
         cfg.control.loop_mode = Some(LoopMode::Lockstep);
-        let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier))?;
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let opener: ArmOpener = Box::new(move || Ok(Box::new(RecordingArm::new(calls.clone())) as Box<dyn Arm>));
-        p.control.parts.arm = Reconnecting::new(
-            "memory",
-            opener,
-            Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) },
-        );
-        let (p, fps) = measure(p, frames)?;
-        let stats = &p.control.stats;
-        let p50: Vec<f64> = Stage::ALL.iter().map(|s| stats.stage_percentiles(*s).0).collect();
-        let frame_ms = 1e3 / fps;
-        // Time outside inference over all time: mean against mean (a median inference against the
-        // mean frame would count the inference's own slow frames as outside it).
-        let outside = 1.0 - stats.stage_mean(Stage::Infer) / frame_ms;
-        let outside_p50 = 1.0 - stats.stage_percentiles(Stage::Infer).0 / frame_ms;
-        let (l50, l99) = stats.latency_percentiles();
-        let row = format!(
-            "| {backend} | {fps:.1} | {frame_ms:.1} | {} | {:.1} % ({:.1} %) | {l50:.1}/{l99:.1} |\n",
-            p50.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" | "),
-            outside * 100.0,
-            outside_p50 * 100.0
-        );
-        print!("lockstep {row}");
-        report += &row;
+        for camera in [false, true] {
+            let mut p = grasp_edge::app::build_pipeline(&cfg, Box::new(grasp_edge::service::NoNotifier))?;
+            if camera {
+                p.sense.source = Box::new(BufferCamera::yuyv_of_replay(&demo.join("frames"))?);
+            }
+            let calls = Arc::new(Mutex::new(Vec::new()));
+            let opener: ArmOpener = Box::new(move || Ok(Box::new(RecordingArm::new(calls.clone())) as Box<dyn Arm>));
+            p.control.parts.arm = Reconnecting::new(
+                "memory",
+                opener,
+                Backoff { min: Duration::from_millis(1), max: Duration::from_millis(1) },
+            );
+            let (p, fps) = measure(p, frames)?;
+            let stats = &p.control.stats;
+            let p50: Vec<f64> = Stage::ALL.iter().map(|s| stats.stage_percentiles(*s).0).collect();
+            let frame_ms = 1e3 / fps;
+            // Time outside inference over all time: mean against mean (a median inference against
+            // the mean frame would count the inference's own slow frames as outside it).
+            let outside = 1.0 - stats.stage_mean(Stage::Infer) / frame_ms;
+            let outside_p50 = 1.0 - stats.stage_percentiles(Stage::Infer).0 / frame_ms;
+            let (l50, l99) = stats.latency_percentiles();
+            let source = if camera { "YUYV camera" } else { "JPEG replay" };
+            let row = format!(
+                "| {backend} | {source} | {fps:.1} | {frame_ms:.1} | {} | {:.1} % ({:.1} %) | {l50:.1}/{l99:.1} |\n",
+                p50.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" | "),
+                outside * 100.0,
+                outside_p50 * 100.0
+            );
+            print!("lockstep {row}");
+            report += &row;
+        }
 
         // Live: the replay at a camera's rate, the arm on a simulated controller behind a PTY.
         let dir = tempfile_dir(&target, backend)?;
@@ -134,7 +144,7 @@ fn main() -> anyhow::Result<()> {
         write_histogram(&target.join(format!("{name}.csv")), &target.join(format!("{name}.png")), h, backend)?;
         std::fs::remove_dir_all(&dir).ok();
     }
-    report += "\n`outside inference` = 1 − mean inference / mean frame time: the share of all time spent outside inference (in brackets the older reading, 1 − infer p50 / mean frame time, which also counts the inference's slow frames as outside it) (capture = JPEG decode of the replayed file; pre = crop/resize/normalise; post = decode with smoothing; plan = robot frame + safety + tracker; arm = the in-memory arm). `latency` = a frame's first command written minus the frame's capture (here: its delivery by the replay, as fast as possible, so no waiting for a newer frame is included).\n";
+    report += "\n`outside inference` = 1 − mean inference / mean frame time: the share of all time spent outside inference (in brackets the older reading, 1 − infer p50 / mean frame time, which also counts the inference's slow frames as outside it) (capture = JPEG decode of the replayed file, or the YUYV → RGB conversion of the emulated camera's buffer, as the V4L2 source does it; pre = crop/resize/normalise; post = decode with smoothing; plan = robot frame + safety + tracker; arm = the in-memory arm). `latency` = a frame's first command written minus the frame's capture (here: its delivery by the replay, as fast as possible, so no waiting for a newer frame is included).\n";
     report += &format!(
         "\n## Live, replay at {CAMERA_FPS} fps, simulated controller on a PTY\n\n\
          | backend | FPS | FPS target | | frame age p50 ms | pre+infer+post p50 ms | plan p50 ms | arm p50 ms | latency p50/p99 ms | p99 budget (p50s) ms | | budget with infer p99 ms | | stale | overtaken |\n\

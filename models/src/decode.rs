@@ -240,14 +240,34 @@ pub fn gaussian_blur(
         return;
     }
     let radius = gaussian_kernel(sigma, kernel);
-    // The same loops with 8-lane vectors where the CPU has them (the portable x86-64 build has
-    // 4); Rust never fuses a multiply and an add, so both give the same bits.
+    // The same loops with 8- or 16-lane vectors where the CPU has them (the portable x86-64 build
+    // has 4); Rust never fuses a multiply and an add, so every variant gives the same bits.
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present (checked on the line above).
-        unsafe { blur_passes_avx2(src, n, radius, dst, scratch, kernel) };
-        return;
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present (checked on the line above).
+            unsafe { blur_passes_avx512(src, n, radius, dst, scratch, kernel) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked on the line above).
+            unsafe { blur_passes_avx2(src, n, radius, dst, scratch, kernel) };
+            return;
+        }
     }
+    blur_passes(src, n, radius, dst, scratch, kernel);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn blur_passes_avx512(
+    src: &[f32],
+    n: usize,
+    radius: usize,
+    dst: &mut [f32],
+    scratch: &mut Vec<f32>,
+    kernel: &[f32],
+) {
     blur_passes(src, n, radius, dst, scratch, kernel);
 }
 
@@ -264,35 +284,51 @@ unsafe fn blur_passes_avx2(
     blur_passes(src, n, radius, dst, scratch, kernel);
 }
 
+/// Outputs computed together in registers while the kernel's taps stream past them.
+const BLUR_BLOCK: usize = 64;
+
+/// `out[j] = Σ_k kernel[k] · row(k)[j]` for a block of outputs, summed from 0.0 in kernel order
+/// (as [`blur_at`] does), the block held in registers across all taps (one load per tap, no
+/// store until the end: the tap-by-tap loop over a whole row was load/store bound).
+#[inline(always)]
+fn convolve_block<'a>(kernel: &[f32], row: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
+    let mut acc = [0.0f32; BLUR_BLOCK];
+    for (k, &w) in kernel.iter().enumerate() {
+        let src: &[f32; BLUR_BLOCK] = row(k)[..BLUR_BLOCK].try_into().expect("a block");
+        for (a, v) in acc.iter_mut().zip(src) {
+            *a += w * v;
+        }
+    }
+    out.copy_from_slice(&acc[..out.len()]);
+}
+
 #[inline(always)]
 fn blur_passes(src: &[f32], n: usize, radius: usize, dst: &mut [f32], scratch: &mut Vec<f32>, kernel: &[f32]) {
-    scratch.resize(n * n + n + 2 * radius, 0.0);
-    let (scratch, padded) = scratch.split_at_mut(n * n);
-    // Horizontal pass into scratch over a border-clamped copy of each row, vertical pass into dst
-    // row by row. Loops run k outside, x inside so they vectorise; each output still sums its taps
-    // in kernel order, exactly as `blur_at` does.
+    // Rows are padded to whole blocks: the horizontal pass writes `stride` values per row (those
+    // past `n` are never read back), the vertical pass reads whole blocks of them.
+    let stride = n.div_ceil(BLUR_BLOCK) * BLUR_BLOCK;
+    scratch.resize(n * stride + stride + 2 * radius, 0.0);
+    let (scratch, padded) = scratch.split_at_mut(n * stride);
+    // Horizontal pass over a border-clamped copy of each row into scratch, vertical pass into
+    // dst; each output sums its taps in kernel order, exactly as `blur_at` does.
     for y in 0..n {
         let row = &src[y * n..(y + 1) * n];
         padded[..radius].fill(row[0]);
         padded[radius..radius + n].copy_from_slice(row);
         padded[radius + n..].fill(row[n - 1]);
-        let out = &mut scratch[y * n..(y + 1) * n];
-        out.fill(0.0);
-        for (k, w) in kernel.iter().enumerate() {
-            for (o, v) in out.iter_mut().zip(&padded[k..k + n]) {
-                *o += w * v;
-            }
+        let out = &mut scratch[y * stride..(y + 1) * stride];
+        for (b, block) in out.chunks_exact_mut(BLUR_BLOCK).enumerate() {
+            let x0 = b * BLUR_BLOCK;
+            convolve_block(kernel, |k| &padded[x0 + k..], block);
         }
     }
     let last = n - 1;
+    let scratch = &*scratch;
     for y in 0..n {
         let out = &mut dst[y * n..(y + 1) * n];
-        out.fill(0.0);
-        for (k, w) in kernel.iter().enumerate() {
-            let yy = (y + k).saturating_sub(radius).min(last);
-            for (o, v) in out.iter_mut().zip(&scratch[yy * n..(yy + 1) * n]) {
-                *o += w * v;
-            }
+        for (b, block) in out.chunks_mut(BLUR_BLOCK).enumerate() {
+            let x0 = b * BLUR_BLOCK;
+            convolve_block(kernel, |k| &scratch[((y + k).saturating_sub(radius).min(last)) * stride + x0..], block);
         }
     }
 }
@@ -349,6 +385,39 @@ mod tests {
         // A constant map stays constant (the kernel is normalised, borders clamped).
         gaussian_blur(&vec![0.5; n * n], n, 5.0, &mut dst, &mut scratch, &mut kernel);
         assert!(dst.iter().all(|v| (v - 0.5).abs() < 1e-5));
+    }
+
+    #[test]
+    fn every_vector_width_blurs_to_the_same_bits() {
+        // The dispatcher picks one variant per CPU; each one must give the portable build's bits
+        // (sizes below, at and above a block, σ whose kernel is wider than the map).
+        for (n, sigma) in [(1, 1.0), (5, 2.0), (63, 5.0), (64, 5.0), (65, 1.5), (224, 5.0)] {
+            let src: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 101) as f32 / 101.0 - 0.3).collect();
+            let (mut kernel, mut scratch) = (Vec::new(), Vec::new());
+            let radius = gaussian_kernel(sigma, &mut kernel);
+            let mut portable = vec![0.0; n * n];
+            blur_passes(&src, n, radius, &mut portable, &mut scratch, &kernel);
+            let mut dispatched = Vec::new();
+            gaussian_blur(&src, n, sigma, &mut dispatched, &mut scratch, &mut kernel);
+            assert_eq!(dispatched, portable, "dispatched variant, n {n}");
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut v = vec![0.0; n * n];
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: checked on the line above.
+                    unsafe { blur_passes_avx2(&src, n, radius, &mut v, &mut scratch, &kernel) };
+                    assert_eq!(v, portable, "AVX2, n {n}");
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: checked on the line above.
+                    unsafe { blur_passes_avx512(&src, n, radius, &mut v, &mut scratch, &kernel) };
+                    assert_eq!(v, portable, "AVX-512, n {n}");
+                }
+            }
+            for (x, y) in [(0, 0), (n - 1, 0), (n / 2, n / 2), (n - 1, n - 1)] {
+                assert_eq!(blur_at(&src, n, sigma, x, y, &mut kernel), portable[y * n + x], "blur_at, n {n}");
+            }
+        }
     }
 
     /// Maps with Gaussian Q bumps at the given points and uniform angle/width around each.

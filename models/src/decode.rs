@@ -73,7 +73,12 @@ pub struct GraspMaps {
 impl GraspMaps {
     /// How many values of the grasp maps are NaN or infinite.
     pub fn count_non_finite(&self) -> usize {
-        [&self.q, &self.cos, &self.sin, &self.width].iter().map(|m| m.iter().filter(|v| !v.is_finite()).count()).sum()
+        // NaN and ±∞ are the values whose exponent bits are all ones. Tested on the bits and
+        // summed in u32 lanes, this vectorises; `filter(!is_finite).count()` took 0.21 ms on the
+        // four 224² maps after each inference, as long as the smoothing of Q.
+        const EXPONENT: u32 = 0x7f80_0000;
+        let count = |m: &[f32]| m.iter().map(|v| u32::from(v.to_bits() & EXPONENT == EXPONENT)).sum::<u32>() as usize;
+        [&self.q, &self.cos, &self.sin, &self.width].iter().map(|m| count(m)).sum()
     }
 
     /// Maps of `size²` zeros.
@@ -385,6 +390,22 @@ mod tests {
         // A constant map stays constant (the kernel is normalised, borders clamped).
         gaussian_blur(&vec![0.5; n * n], n, 5.0, &mut dst, &mut scratch, &mut kernel);
         assert!(dst.iter().all(|v| (v - 0.5).abs() < 1e-5));
+    }
+
+    #[test]
+    fn non_finite_values_are_counted_and_only_they() {
+        let mut m = GraspMaps::zeros(4, false);
+        m.q[..6].copy_from_slice(&[
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN_POSITIVE / 4.0,
+            -0.0,
+        ]);
+        m.width[15] = -f32::NAN;
+        m.cos[3] = f32::MIN;
+        assert_eq!(m.count_non_finite(), 4);
     }
 
     #[test]

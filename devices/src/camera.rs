@@ -1,7 +1,9 @@
-//! Frame sources behind one trait: a V4L2 camera ([`V4l2Source`], through the `v4l` crate) and a
-//! replay of image files or a flight recording ([`ReplaySource`]). The pixel-format negotiation and
-//! conversions are pure functions ([`choose_format`], [`yuyv_to_rgb`], [`decode_mjpeg`]) tested on
-//! byte buffers, since no virtual camera can be loaded on a build machine.
+//! Frame sources behind one trait: a V4L2 camera ([`V4l2Source`], through the `v4l` crate), a
+//! replay of image files or a flight recording ([`ReplaySource`]), and an emulated camera serving
+//! raw buffers through the V4L2 source's conversion ([`BufferCamera`], for benches and tests). The
+//! pixel-format negotiation and conversions are pure functions ([`choose_format`],
+//! [`yuyv_to_rgb`], [`decode_mjpeg`]) tested on byte buffers, since no virtual camera can be loaded
+//! on a build machine.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

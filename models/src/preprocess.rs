@@ -360,6 +360,7 @@ mod tests {
             prop_assert!(worst <= 1e-3, "off by {} (values 0..255)", worst);
         }
     }
+
     #[test]
     fn the_vector_build_preprocesses_to_the_same_bits() {
         let info = ModelInfo::new(ArchKind::GgCnn, None, 224);

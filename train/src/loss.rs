@@ -17,6 +17,12 @@ pub enum LossKind {
     /// where Q_GT = 0 (issue 14's test of why L_p transfers worse: it puts back the background
     /// term that L_p drops, at a tenth of its weight).
     PositionalBackground,
+    /// Not in the paper: plain L's angle terms with L_p's width term (issue 14). A plain-L
+    /// fine-tune of the shipped model gained on synthetic scenes and lost Cornell photographs to
+    /// the width alone (15 width failures of 120 against 1): the width map learns 0 off the grasp
+    /// regions and the decoder's smoothing drags the width at the peak towards it, while the angle,
+    /// read as atan2 of smoothed cos/sin, is not turned by zeros around it.
+    PlainAngle,
 }
 
 /// Weight of the squared angle and width errors where Q_GT = 0 under
@@ -28,7 +34,8 @@ grasp_models::named_enum!(
     "loss",
     LossKind::Plain => "plain",
     LossKind::Positional => "positional",
-    LossKind::PositionalBackground => "positional-bg"
+    LossKind::PositionalBackground => "positional-bg",
+    LossKind::PlainAngle => "plain-angle"
 );
 
 /// Targets of a batch, each `[N, 1, S, S]`; `aux_present` is `[N]` with 1 where `aux` is real.
@@ -66,18 +73,23 @@ pub struct LossParts {
 /// The loss of `out` against `t`.
 pub fn loss(kind: LossKind, out: &Outputs, t: &Targets) -> LossParts {
     let mse = |p: &Tensor, g: &Tensor| p.mse_loss(g, Reduction::Mean);
-    let weighted = |p: &Tensor, g: &Tensor| match kind {
-        LossKind::Plain => mse(p, g),
+    // `PlainAngle` is split into its angle and width weightings first (below).
+    let weighted = |kind: LossKind, p: &Tensor, g: &Tensor| match kind {
+        LossKind::Plain | LossKind::PlainAngle => mse(p, g),
         LossKind::Positional => (&t.q * (p - g)).square().mean(Kind::Float),
         LossKind::PositionalBackground => {
             let background = (t.q.ones_like() - &t.q).square() * BACKGROUND_WEIGHT;
             ((t.q.square() + background) * (p - g).square()).mean(Kind::Float)
         }
     };
+    let (angle_kind, width_kind) = match kind {
+        LossKind::PlainAngle => (LossKind::Plain, LossKind::Positional),
+        k => (k, k),
+    };
     let q = mse(&out.q, &t.q);
-    let cos = weighted(&out.cos, &t.cos);
-    let sin = weighted(&out.sin, &t.sin);
-    let width = weighted(&out.width, &t.width);
+    let cos = weighted(angle_kind, &out.cos, &t.cos);
+    let sin = weighted(angle_kind, &out.sin, &t.sin);
+    let width = weighted(width_kind, &out.width, &t.width);
     let aux = match &out.aux {
         Some(a) => {
             let per_sample = (a - &t.aux).square().mean_dim([1i64, 2, 3].as_slice(), false, Kind::Float);
@@ -141,6 +153,15 @@ mod tests {
         // 0.1375; width (0.04+0.04 + 0.1·(0.16+0.16))/4 = 0.028.
         assert!((l.cos - 0.1375).abs() < 1e-6 && (l.width - 0.028).abs() < 1e-6, "{} {}", l.cos, l.width);
         assert!((l.total.double_value(&[]) - (0.25 + 0.1375 + 0.028)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn plain_angle_loss_by_hand() {
+        let (out, tg) = case(None);
+        let l = loss(LossKind::PlainAngle, &out, &tg);
+        // cos as plain L (0.25), width as L_p (0.02).
+        assert!((l.q - 0.25).abs() < 1e-6 && (l.cos - 0.25).abs() < 1e-6 && (l.width - 0.02).abs() < 1e-6);
+        assert!((l.total.double_value(&[]) - 0.52).abs() < 1e-6);
     }
 
     #[test]

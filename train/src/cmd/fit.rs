@@ -16,8 +16,9 @@ pub struct Args {
     /// (e.g. Cornell has no depth) train the grasp outputs only.
     #[arg(long)]
     aux: Option<AuxTask>,
-    /// `plain` (paper eq. 2), `positional` (eq. 3), or `positional-bg` (eq. 3 plus a tenth of
-    /// eq. 2's angle and width terms where no grasp is labelled; an ablation, RESULTS.md).
+    /// `plain` (paper eq. 2), `positional` (eq. 3), `positional-bg` (eq. 3 plus a tenth of eq. 2's
+    /// angle and width terms where no grasp is labelled; an ablation, RESULTS.md) or `plain-angle`
+    /// (eq. 2's angle terms, eq. 3's width term; see the shipped model's card).
     #[arg(long, default_value = "positional")]
     loss: LossKind,
     /// Run directory.

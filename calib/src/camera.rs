@@ -367,10 +367,7 @@ pub(crate) mod tests {
     }
 
     /// Strong barrel distortion (k1 −0.088, k2 −0.044, from a case the property below drew in a
-    /// cold CI run): the radial map folds back at normalised radius 1.27. Near the fold the old
-    /// fixed-point undistortion stalled (contraction 1 − growth per step); Newton's steps converge,
-    /// and pixels where the map is that flat are refused rather than trusted.
-    /// A strong barrel lens whose radial map folds back at normalised radius 1.27.
+    /// cold CI run): the radial map folds back at normalised radius 1.27.
     fn strong_barrel_lens() -> Intrinsics {
         Intrinsics {
             k1: -0.08816816189668349,
@@ -379,6 +376,9 @@ pub(crate) mod tests {
         }
     }
 
+    /// Near the fold of [`strong_barrel_lens`] the old fixed-point undistortion stalled
+    /// (contraction 1 − growth per step); Newton's steps converge, and pixels where the map is
+    /// that flat are refused rather than trusted.
     #[test]
     fn near_the_lens_models_fold_pixels_are_solved_exactly_or_refused() {
         let k = strong_barrel_lens();

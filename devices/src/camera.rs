@@ -488,8 +488,8 @@ impl BufferCamera {
         Ok(BufferCamera { buffers, format, width, height, next: 0, index: 0 })
     }
 
-    /// The frames of a replay directory as a YUYV camera would send them (every frame must have
-    /// the first one's size, with an even width).
+    /// The frames of a replay directory as a YUYV camera would send them (every frame must be
+    /// readable and have the first one's size, with an even width).
     pub fn yuyv_of_replay(dir: &Path) -> Result<Self, FrameError> {
         let mut replay = ReplaySource::open(dir, 0.0, false)?;
         let (mut frame, mut buffers, mut size) = (Frame::default(), Vec::new(), None);
@@ -497,7 +497,10 @@ impl BufferCamera {
             match replay.next_frame(&mut frame, Duration::ZERO) {
                 Ok(()) => {}
                 Err(FrameError::End(_)) => break,
-                Err(FrameError::Corrupt { .. }) => continue,
+                // A bench or test must not run on fewer frames than its directory holds unnoticed.
+                Err(FrameError::Corrupt { origin, reason }) => {
+                    return Err(FrameError::Setup(format!("{origin} cannot be emulated: {reason}")))
+                }
                 Err(e) => return Err(e),
             }
             let (w, h) = *size.get_or_insert((frame.width, frame.height));
@@ -760,6 +763,15 @@ mod tests {
         let mut bad = BufferCamera::new(PixelFormat::Yuyv, w, h, vec![vec![0; 5]]).unwrap();
         assert!(matches!(bad.next_frame(&mut frame, Duration::ZERO), Err(FrameError::Corrupt { .. })));
         assert!(BufferCamera::new(PixelFormat::Yuyv, w, h, vec![]).is_err());
+        // From a replay: every frame converted, and an unreadable one named, never skipped.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jpg"), jpeg(32, 24)).unwrap();
+        let mut cam = BufferCamera::yuyv_of_replay(dir.path()).unwrap();
+        cam.next_frame(&mut frame, Duration::ZERO).unwrap();
+        assert_eq!((frame.width, frame.height, frame.rgb.len()), (32, 24, 32 * 24 * 3));
+        std::fs::write(dir.path().join("b.jpg"), b"not a jpeg").unwrap();
+        let e = BufferCamera::yuyv_of_replay(dir.path()).err().expect("an unreadable frame is an error");
+        assert!(e.to_string().contains("b.jpg"), "{e}");
     }
 
     #[test]

@@ -287,7 +287,7 @@ impl GraphBuilder<'_> {
                         let attrs =
                             vec![attr_str("mode", "linear"), attr_str("coordinate_transformation_mode", "half_pixel")];
                         self.nodes.push(node(
-                            "Resize",
+                            UpsampleForm::Resize.carrier_op(),
                             out.clone(),
                             vec![x, String::new(), "upsample2x.scales".into()],
                             out.clone(),
@@ -315,7 +315,7 @@ impl GraphBuilder<'_> {
                             attr_int("group", channels as i64),
                         ];
                         self.nodes.push(node(
-                            "ConvTranspose",
+                            UpsampleForm::PadConvTranspose.carrier_op(),
                             out.clone(),
                             vec![padded, kernel_name],
                             out.clone(),
@@ -364,7 +364,13 @@ impl GraphBuilder<'_> {
                         ));
                         let out = self.fresh("upsample");
                         let attrs = vec![attr_int("blocksize", 2), attr_str("mode", "DCR")];
-                        self.nodes.push(node("DepthToSpace", out.clone(), vec![stacked], out.clone(), attrs));
+                        self.nodes.push(node(
+                            UpsampleForm::DepthwisePhases.carrier_op(),
+                            out.clone(),
+                            vec![stacked],
+                            out.clone(),
+                            attrs,
+                        ));
                         out
                     }
                 },
@@ -423,6 +429,16 @@ impl UpsampleForm {
     /// Every form, for tests and benchmarks.
     pub const ALL: [UpsampleForm; 3] =
         [UpsampleForm::Resize, UpsampleForm::PadConvTranspose, UpsampleForm::DepthwisePhases];
+
+    /// The ONNX operator the exporter writes only for this form: how a file's form is read back
+    /// ([`GraspModelFile::upsample_form`]).
+    pub fn carrier_op(self) -> &'static str {
+        match self {
+            UpsampleForm::Resize => "Resize",
+            UpsampleForm::PadConvTranspose => "ConvTranspose",
+            UpsampleForm::DepthwisePhases => "DepthToSpace",
+        }
+    }
 
     /// The operators that carry the up-sampling, as the benchmarks name the form.
     pub fn label(self) -> &'static str {
@@ -567,15 +583,11 @@ impl GraspModelFile {
     /// when it has none of the three (not written by this exporter).
     pub fn upsample_form(&self) -> Option<UpsampleForm> {
         let has = |op: &str| self.proto.graph.as_ref().is_some_and(|g| g.node.iter().any(|n| n.op_type == op));
-        if has("Resize") || has("Upsample") {
-            Some(UpsampleForm::Resize)
-        } else if has("ConvTranspose") {
-            Some(UpsampleForm::PadConvTranspose)
-        } else if has("DepthToSpace") {
-            Some(UpsampleForm::DepthwisePhases)
-        } else {
-            None
+        // ONNX's older `Upsample` is the same interpolation as `Resize`.
+        if has("Upsample") {
+            return Some(UpsampleForm::Resize);
         }
+        UpsampleForm::ALL.into_iter().find(|f| has(f.carrier_op()))
     }
 }
 

@@ -8,7 +8,7 @@
 //! `center_crop`: the largest centred square is resized bilinearly (pixel centres aligned, as
 //! OpenCV's `INTER_LINEAR`) to S×S; `div255_sub_image_mean`: values / 255, then the mean of all
 //! S×S×3 values is subtracted. Resize and normalisation are fused and write into a caller-owned
-//! buffer so the edge loop does not allocate per frame.
+//! buffer, so the edge loop's only per-frame allocations here are the small tap tables (a few KB).
 
 use crate::contract::{ImageFit, ModelInfo, Normalisation};
 use crate::decode::{wrap_half_turn, Grasp};
@@ -212,18 +212,19 @@ fn resample_axis_aligned<T: Copy>(
     f: impl Fn(T) -> f32,
 ) {
     let plane = size * size;
-    let xs = axis_taps(size, t.out_center.0, t.scale, t.src_center.0, width - 1);
+    let mut taps = axis_taps(size, t.out_center.0, t.scale, t.src_center.0, width - 1);
     let ys = axis_taps(size, t.out_center.1, t.scale, t.src_center.1, height - 1);
     // The source columns any tap reads (taps are monotonic in the output index).
-    let (first, last) = match (xs.first(), xs.last()) {
+    let (first, last) = match (taps.first(), taps.last()) {
         (Some(a), Some(b)) => (a.0.min(b.0), a.1.max(b.1)),
         _ => return,
     };
     let row_len = width * channels;
     let (lo, hi) = (first * channels, (last + 1) * channels);
-    // Each output column's two taps as offsets into the blended row.
-    let taps: Vec<(usize, usize, f32)> =
-        xs.iter().map(|&(x0, x1, fx)| ((x0 - first) * channels, (x1 - first) * channels, fx)).collect();
+    // Each output column's two taps, from here on as offsets into the blended row.
+    for (x0, x1, _) in taps.iter_mut() {
+        (*x0, *x1) = ((*x0 - first) * channels, (*x1 - first) * channels);
+    }
     let mut blended = vec![0.0f32; hi - lo];
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
         let (r0, r1) = (&src[y0 * row_len + lo..y0 * row_len + hi], &src[y1 * row_len + lo..y1 * row_len + hi]);

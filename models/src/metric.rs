@@ -264,6 +264,66 @@ pub fn grasp_succeeds(pred: &Grasp, ground_truth: &[GraspRect], mode: IouMode) -
     pred.is_finite() && ground_truth.iter().any(|gt| matches(&r, gt, mode))
 }
 
+/// Ground-truth rectangles a width figure compares one prediction with ([`nearest_label_opening`]).
+pub const NEAREST_LABELS: usize = 3;
+
+/// The labelled opening a predicted grasp's width is compared with: the median opening of the
+/// [`NEAREST_LABELS`] ground-truth rectangles whose centres lie nearest the grasp's centre (the
+/// labels of one spot often disagree; the median resists a stray one). None without labels.
+pub fn nearest_label_opening(pred: &Grasp, ground_truth: &[GraspRect]) -> Option<f64> {
+    let (x, y) = (pred.x as f64, pred.y as f64);
+    let mut by_distance: Vec<(f64, f64)> =
+        ground_truth.iter().map(|r| ((r.cx - x).hypot(r.cy - y), r.length)).filter(|(d, _)| d.is_finite()).collect();
+    by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut near: Vec<f64> = by_distance.iter().take(NEAREST_LABELS).map(|&(_, l)| l).collect();
+    near.sort_by(f64::total_cmp);
+    match near.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(near[n / 2]),
+        n => Some((near[n / 2 - 1] + near[n / 2]) / 2.0),
+    }
+}
+
+/// How predicted openings follow labelled ones over a test set: a width head that predicts the
+/// training set's mean opening has slope and correlation near 0, and its ratio drifts with the
+/// camera's height.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WidthFit {
+    /// Pairs measured.
+    pub images: usize,
+    /// Median of predicted / labelled opening.
+    pub median_ratio: f64,
+    /// Least-squares slope of predicted against labelled opening (1: follows the object).
+    pub slope: f64,
+    /// Pearson correlation of the two.
+    pub correlation: f64,
+}
+
+/// [`WidthFit`] of `(labelled, predicted)` opening pairs; None for fewer than two pairs or
+/// labels that do not vary.
+pub fn width_fit(pairs: &[(f64, f64)]) -> Option<WidthFit> {
+    let n = pairs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = |f: fn(&(f64, f64)) -> f64| pairs.iter().map(f).sum::<f64>() / n as f64;
+    let (ml, mp) = (mean(|p| p.0), mean(|p| p.1));
+    let (mut sll, mut spp, mut slp) = (0.0, 0.0, 0.0);
+    for &(l, p) in pairs {
+        sll += (l - ml) * (l - ml);
+        spp += (p - mp) * (p - mp);
+        slp += (l - ml) * (p - mp);
+    }
+    if sll <= 0.0 {
+        return None;
+    }
+    let mut ratios: Vec<f64> = pairs.iter().map(|&(l, p)| p / l).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = if n % 2 == 1 { ratios[n / 2] } else { (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0 };
+    let correlation = if spp > 0.0 { slp / (sll * spp).sqrt() } else { 0.0 };
+    Some(WidthFit { images: n, median_ratio, slope: slp / sll, correlation })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -280,6 +340,36 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_compared_opening_is_the_median_of_the_three_nearest_labels() {
+        let r = |cx: f64, length: f64| GraspRect { cx, cy: 50.0, angle: 0.0, length, jaw: 10.0 };
+        let g = Grasp { x: 50.0, y: 50.0, angle: 0.0, width: 40.0, quality: 1.0 };
+        // Nearest three: 30 (at 0 px), 60 (2 px), 20 (5 px); the 90 at 40 px is left out.
+        let labels = [r(90.0, 90.0), r(52.0, 60.0), r(50.0, 30.0), r(45.0, 20.0)];
+        assert_eq!(nearest_label_opening(&g, &labels), Some(30.0));
+        assert_eq!(nearest_label_opening(&g, &labels[..2]), Some(75.0), "two labels: their mean");
+        assert_eq!(nearest_label_opening(&g, &[]), None);
+    }
+
+    #[test]
+    fn width_fit_separates_a_following_head_from_a_constant_one() {
+        let labels = [20.0, 30.0, 40.0, 50.0];
+        let following: Vec<(f64, f64)> = labels.iter().map(|&l| (l, 1.5 * l)).collect();
+        let f = width_fit(&following).unwrap();
+        assert!(
+            (f.slope - 1.5).abs() < 1e-12
+                && (f.correlation - 1.0).abs() < 1e-12
+                && (f.median_ratio - 1.5).abs() < 1e-12
+        );
+        // Always 40 px: slope and correlation 0; ratios 2, 1.33, 1, 0.8 → median 1.1667.
+        let constant: Vec<(f64, f64)> = labels.iter().map(|&l| (l, 40.0)).collect();
+        let c = width_fit(&constant).unwrap();
+        assert!(c.slope.abs() < 1e-12 && c.correlation == 0.0, "{c:?}");
+        assert!((c.median_ratio - (4.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12, "{c:?}");
+        assert_eq!(width_fit(&constant[..1]), None);
+        assert_eq!(width_fit(&[(30.0, 20.0), (30.0, 40.0)]), None, "labels that do not vary");
+    }
 
     #[test]
     fn outcomes_name_the_decision_that_failed() {

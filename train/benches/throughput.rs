@@ -95,6 +95,9 @@ fn real_data(threads: usize, size: usize, batch: usize, scenes: usize) -> f64 {
         zoom: grasp_train::augment::DEFAULT_ZOOM,
         export_aux: false,
         init_from: None,
+        ema: None,
+        width_weight: 1.0,
+        head_only: None,
     };
     let outcome = Fitter { config, out: dir.path().join("run"), device: Device::Cpu, resume: false, progress: false }
         .run()

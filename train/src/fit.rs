@@ -5,7 +5,7 @@
 use crate::augment::Augment;
 use crate::dataset::{load, scan, DatasetError, DatasetSpec, Sample, SampleRef};
 use crate::gt::{prepare, Prepared};
-use crate::loss::{loss, LossKind, Targets};
+use crate::loss::{loss_with_width_weight, LossKind, Targets};
 use crate::net::{named_weights, GraspNet};
 use crate::split::{split, Split, SplitMode};
 use anyhow::{bail, Context, Result};
@@ -68,6 +68,23 @@ pub struct FitConfig {
     /// random initialisation).
     #[serde(default)]
     pub init_from: Option<PathBuf>,
+    /// Decay of an exponential moving average of the weights, updated after every step; when
+    /// set, the average is what is validated, kept as the best checkpoint and exported (runs
+    /// before it existed had none).
+    #[serde(default)]
+    pub ema: Option<f64>,
+    /// Weight of the width term in the training loss (the paper's: 1; runs before it existed
+    /// used 1).
+    #[serde(default = "default_width_weight")]
+    pub width_weight: f64,
+    /// Train only this grasp output's 1×1 head (`q`, `cos`, `sin` or `width`), every other
+    /// weight frozen: re-fits one output of a fine-tuned model without moving the others.
+    #[serde(default)]
+    pub head_only: Option<String>,
+}
+
+fn default_width_weight() -> f64 {
+    1.0
 }
 
 fn default_zoom() -> (f32, f32) {
@@ -144,6 +161,81 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training images per second.
     pub images_per_second: f64,
+}
+
+/// The last epoch's weight average in a run directory (`--ema`); `last.ot` holds the trained
+/// weights, which the optimiser continues from.
+const LAST_AVERAGE: &str = "last-ema.ot";
+
+/// An exponential moving average of a network's weights, `average ← decay·average + (1 − decay)·
+/// trained` after every step, held in a second store of the same network so that it validates,
+/// saves and exports like the trained one.
+pub struct WeightAverage {
+    decay: f64,
+    /// (average, trained) variable pairs, sharing storage with the two stores.
+    pairs: Vec<(Tensor, Tensor)>,
+}
+
+impl WeightAverage {
+    /// Pairs `average`'s variables with `trained`'s by name and starts the average at the
+    /// trained weights. Both stores must hold the same network.
+    pub fn new(decay: f64, average: &mut tch::nn::VarStore, trained: &tch::nn::VarStore) -> Result<Self> {
+        average.copy(trained).context("the weight average's network differs from the trained one")?;
+        average.freeze();
+        let trained = trained.variables();
+        let mut pairs = Vec::with_capacity(trained.len());
+        for (name, a) in average.variables() {
+            let w = trained.get(&name).with_context(|| format!("the trained network has no variable {name}"))?;
+            pairs.push((a, w.shallow_clone()));
+        }
+        Ok(WeightAverage { decay, pairs })
+    }
+
+    /// One step of the average towards the current trained weights.
+    pub fn update(&mut self) {
+        let weight = 1.0 - self.decay;
+        tch::no_grad(|| {
+            for (a, w) in &mut self.pairs {
+                let _ = a.lerp_(w, weight);
+            }
+        });
+    }
+}
+
+/// Freezes every variable of a network except the 1×1 head of grasp output `output`; returns the
+/// number of weights left to train.
+pub fn freeze_all_but_head(vs: &tch::nn::VarStore, output: &str) -> Result<usize> {
+    if !grasp_models::layout::GRASP_OUTPUTS.contains(&output) {
+        bail!("--head-only {output}: not a grasp output (one of {:?})", grasp_models::layout::GRASP_OUTPUTS);
+    }
+    let prefix = format!("grasp.head_{output}.");
+    let mut trained = 0;
+    for (name, t) in vs.variables() {
+        if name.starts_with(&prefix) {
+            trained += t.numel();
+        } else {
+            let _ = t.set_requires_grad(false); // shares the variable's storage and flag
+        }
+    }
+    if trained == 0 {
+        bail!("the network has no variables named {prefix}*");
+    }
+    Ok(trained)
+}
+
+/// One training step's update: the optimiser's, then the weight average's (with `--ema`).
+struct OptimiserStep<'a> {
+    opt: &'a mut tch::nn::Optimizer,
+    average: Option<&'a mut WeightAverage>,
+}
+
+impl OptimiserStep<'_> {
+    fn apply(&mut self, loss: &Tensor) {
+        self.opt.backward_step(loss);
+        if let Some(a) = self.average.as_deref_mut() {
+            a.update();
+        }
+    }
 }
 
 /// A run directory's `state.json`: its settings and progress, for resume and export.
@@ -386,15 +478,38 @@ impl Fitter {
             load_onnx_weights(&mut vs, model, &arch)?;
             log::info!("starting from the weights of {}", model.display());
         }
+        if let Some(output) = &cfg.head_only {
+            let trained = freeze_all_but_head(&vs, output)?;
+            log::info!("training only the {output} head ({trained} weights); everything else is frozen");
+        }
         let mut opt = tch::nn::Adam::default().build(&vs, cfg.learning_rate)?;
+        // With --ema, a second copy of the network holds the average; it is what is validated,
+        // kept as best and exported.
+        let mut averaged = match cfg.ema {
+            Some(decay) => {
+                let mut avs = tch::nn::VarStore::new(self.device);
+                let anet = GraspNet::new(&avs, &arch);
+                let average = WeightAverage::new(decay, &mut avs, &vs)?;
+                let last = self.out.join(LAST_AVERAGE);
+                if self.resume && last.exists() {
+                    avs.load(&last).with_context(|| format!("loading the weight average {}", last.display()))?;
+                } else if self.resume && state.epochs_done > 0 {
+                    log::warn!("{} has no weight average yet: it starts at the last weights", self.out.display());
+                }
+                Some((avs, anet, average))
+            }
+            None => None,
+        };
         let val_views = center_views(&mut store, &split.val, &info)?;
         for epoch in state.epochs_done + 1..=cfg.epochs {
             let started = Instant::now();
             opt.set_lr(cfg.lr_schedule.rate(cfg.learning_rate, epoch, cfg.epochs));
-            let sums = self.train_epoch(epoch, &net, &mut opt, &mut store, &split.train, &info)?;
+            let step = OptimiserStep { opt: &mut opt, average: averaged.as_mut().map(|(_, _, a)| a) };
+            let sums = self.train_epoch(epoch, &net, step, &mut store, &split.train, &info)?;
             let train_seconds = started.elapsed().as_secs_f64();
+            let (validated_vs, validated_net) = averaged.as_ref().map_or((&vs, &net), |(avs, anet, _)| (avs, anet));
             // Validation decodes as the paper evaluates: the argmax of smoothed Q.
-            let results = evaluate_net(&net, &val_views, &argmax_decoding(&info), self.device, cfg.batch_size);
+            let results = evaluate_net(validated_net, &val_views, &argmax_decoding(&info), self.device, cfg.batch_size);
             let m = EpochMetrics {
                 epoch,
                 train_loss: sums.mean(sums.total),
@@ -413,7 +528,7 @@ impl Fitter {
                 seconds: started.elapsed().as_secs_f64(),
                 images_per_second: sums.seen as f64 / train_seconds,
             };
-            self.end_epoch(&vs, &mut state, m)?;
+            self.end_epoch(&vs, validated_vs, &mut state, m)?;
         }
         let onnx = export_run(&self.out, &self.out.join("model.onnx"), cfg.export_aux)?;
         Ok(FitOutcome {
@@ -478,7 +593,7 @@ impl Fitter {
         &self,
         epoch: usize,
         net: &GraspNet,
-        opt: &mut tch::nn::Optimizer,
+        mut step: OptimiserStep,
         store: &mut SampleStore,
         train: &[usize],
         info: &ModelInfo,
@@ -534,12 +649,12 @@ impl Fitter {
                 sums.aux_targets += items.iter().filter(|p| p.aux.is_some()).count();
                 let refs: Vec<&Prepared> = items.iter().collect();
                 let (input, targets) = batch_tensors(&refs, cfg.input_size, self.device);
-                let l = loss(cfg.loss, &net.forward(&input), &targets);
+                let l = loss_with_width_weight(cfg.loss, cfg.width_weight, &net.forward(&input), &targets);
                 let total = l.total.double_value(&[]);
                 if !total.is_finite() {
                     bail!("the loss became {total} at epoch {epoch} (q {} cos {} sin {} width {} aux {}); the last good checkpoint is {}", l.q, l.cos, l.sin, l.width, l.aux, self.out.join("last.ot").display());
                 }
-                opt.backward_step(&l.total);
+                step.apply(&l.total);
                 sums.add(&l, total, items.len());
                 let rate = sums.seen as f64 / started.elapsed().as_secs_f64();
                 bar.set_message(format!("loss {:.4} {rate:.1} img/s", sums.mean(sums.total)));
@@ -551,16 +666,26 @@ impl Fitter {
     }
 
     /// Logs an epoch, saves the last (and a new best) checkpoint, the run state and the metrics.
-    fn end_epoch(&self, vs: &tch::nn::VarStore, state: &mut RunState, m: EpochMetrics) -> Result<()> {
+    /// `validated` is the store that was validated: the trained one, or its weight average.
+    fn end_epoch(
+        &self,
+        vs: &tch::nn::VarStore,
+        validated: &tch::nn::VarStore,
+        state: &mut RunState,
+        m: EpochMetrics,
+    ) -> Result<()> {
         log::info!(
             "epoch {}/{}: loss {:.4} (q {:.4} cos {:.4} sin {:.4} width {:.4} aux {:.4}, aux targets {:.0}%), val success {:.1}% of {}, {:.1} img/s",
             m.epoch, self.config.epochs, m.train_loss, m.loss_q, m.loss_cos, m.loss_sin, m.loss_width, m.loss_aux, 100.0 * m.aux_target_fraction, m.val_success, m.val_images, m.images_per_second
         );
         vs.save(self.out.join("last.ot"))?;
+        if self.config.ema.is_some() {
+            validated.save(self.out.join(LAST_AVERAGE))?;
+        }
         if m.val_success > state.best_val_success {
             state.best_val_success = m.val_success;
             state.best_epoch = m.epoch;
-            vs.save(self.out.join("best.ot"))?;
+            validated.save(self.out.join("best.ot"))?;
         }
         state.epochs_done = m.epoch;
         state.history.push(m);
@@ -659,7 +784,9 @@ pub fn export_run_checkpoint(run: &Path, out: &Path, include_aux: bool, last: bo
     let mut vs = tch::nn::VarStore::new(Device::Cpu);
     let _net = GraspNet::new(&vs, &arch);
     let use_last = last || !run.join("best.ot").exists();
-    let weights = if use_last { run.join("last.ot") } else { run.join("best.ot") };
+    // A run with a weight average exports the average, at its end too.
+    let last_file = if cfg.ema.is_some() { LAST_AVERAGE } else { "last.ot" };
+    let weights = if use_last { run.join(last_file) } else { run.join("best.ot") };
     let (checkpoint, epoch) = if use_last { ("last", state.epochs_done) } else { ("best", state.best_epoch) };
     vs.load(&weights).with_context(|| format!("loading {}", weights.display()))?;
     let mut info = ModelInfo::new(arch.kind, arch.aux_task(), cfg.input_size);
@@ -794,7 +921,9 @@ pub fn batch_to_host(t: &Tensor) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::LrSchedule;
+    use super::{freeze_all_but_head, named_weights, GraspNet, LrSchedule, WeightAverage};
+    use grasp_models::arch::{ArchKind, Architecture};
+    use tch::Tensor;
 
     #[test]
     fn fine_tuning_starts_from_the_models_weights_and_names_a_missing_one() {
@@ -849,6 +978,49 @@ mod tests {
         let mtg_info = grasp_models::contract::ModelInfo::new(mtg.kind, Some(AuxTask::Depth), 32);
         let mtg_bytes = export(&mtg, &mtg_weights, &mtg_info, &ExportOptions::with_aux(true)).unwrap();
         refused_without(&mtg_bytes, &|name| name.starts_with("aux."), "broken-aux.onnx", &mtg);
+    }
+
+    #[test]
+    fn the_weight_average_starts_at_the_weights_and_moves_by_one_minus_the_decay() {
+        let arch = Architecture::new(ArchKind::GgCnn, None).unwrap();
+        let trained = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _net = GraspNet::new(&trained, &arch);
+        let mut avs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _avg_net = GraspNet::new(&avs, &arch);
+        let mut average = WeightAverage::new(0.75, &mut avs, &trained).unwrap();
+        let (name, w) = trained.variables().into_iter().next().unwrap();
+        let start = w.double_value(&[0, 0, 0, 0]);
+        assert_eq!(avs.variables()[&name].double_value(&[0, 0, 0, 0]), start, "starts at the trained weights");
+        // The trained weight moves to start + 1: each update closes a quarter of the gap.
+        tch::no_grad(|| {
+            let _ = w.shallow_clone().f_add_scalar_(1.0).unwrap();
+        });
+        average.update();
+        let a = avs.variables()[&name].double_value(&[0, 0, 0, 0]);
+        assert!((a - (start + 0.25)).abs() < 1e-6, "{a} vs {start}");
+        average.update();
+        let a = avs.variables()[&name].double_value(&[0, 0, 0, 0]);
+        assert!((a - (start + 1.0 - 0.75 * 0.75)).abs() < 1e-6, "{a} vs {start}");
+        assert!(!avs.variables()[&name].requires_grad(), "the average is not trained");
+    }
+
+    #[test]
+    fn training_one_head_moves_only_that_head() {
+        let arch = Architecture::new(ArchKind::GgCnn, None).unwrap();
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = GraspNet::new(&vs, &arch);
+        assert_eq!(freeze_all_but_head(&vs, "width").unwrap(), 16 + 1, "a 1×1 head on 16 channels");
+        assert!(freeze_all_but_head(&vs, "depth").is_err(), "not a grasp output");
+        let before = named_weights(&vs).unwrap();
+        let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 1e-2).unwrap();
+        let x = Tensor::rand([2, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+        let out = net.forward(&x);
+        opt.backward_step(&((out.width - 0.5).square().mean(tch::Kind::Float) + out.q.square().mean(tch::Kind::Float)));
+        let after = named_weights(&vs).unwrap();
+        for (name, w) in &before.0 {
+            let moved = w.data != after.0[name].data;
+            assert_eq!(moved, name.starts_with("grasp.head_width."), "{name}");
+        }
     }
 
     #[test]

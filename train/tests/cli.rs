@@ -115,6 +115,8 @@ fn fit_resume_eval() {
         "1",
         "--zoom",
         "0.6,1.7",
+        "--ema",
+        "0.9",
         "--init-from",
         run.join("model.onnx").to_str().unwrap(),
         "--out",
@@ -126,6 +128,9 @@ fn fit_resume_eval() {
     assert!((m - 300.0 / 64.0 / (0.6f64 * 1.7).sqrt()).abs() < 1e-4, "{m}");
     let prov: serde_json::Value = serde_json::from_str(&t.info.provenance).unwrap();
     assert!(prov["config"]["init_from"].as_str().unwrap().ends_with("model.onnx"));
+    // --ema validates and exports the weight average; the trained weights stay for resuming.
+    assert_eq!(prov["config"]["ema"], 0.9);
+    assert!(tuned.join("last-ema.ot").exists() && tuned.join("last.ot").exists());
     let out = ok(grasp_train(&[
         "eval",
         "--model",
@@ -160,6 +165,21 @@ fn fit_resume_eval() {
     ]));
     let last = out.lines().last().unwrap();
     assert!(last.starts_with("success: ") && last.ends_with("/2)"), "{out}");
+    // With the argmax every test image has a grasp, so the width figures cover both images.
+    let out = ok(grasp_train(&[
+        "eval",
+        "--model",
+        run.join("model.onnx").to_str().unwrap(),
+        "--dataset",
+        &data,
+        "--split",
+        "test",
+        "--argmax",
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["widths"]["images"], 2, "{out}");
+    assert!(summary["widths"]["median_ratio"].as_f64().unwrap() > 0.0, "{out}");
     let ann = d.path().join("ann");
     let out = ok(grasp_train(&[
         "eval",

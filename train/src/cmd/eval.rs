@@ -145,6 +145,7 @@ pub fn run(args: Args) -> Result<()> {
     let size = file.info.input_size;
     let (mut ok, mut view) = (0usize, Vec::new());
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    let mut width_pairs = Vec::new();
     for &i in &indices {
         let name = store.refs[i].rgb.display().to_string();
         let stem =
@@ -159,6 +160,9 @@ pub fn run(args: Args) -> Result<()> {
         let (grasps, _) = detector.detect(&sample.rgb, sample.width, sample.height, 1).with_context(|| name.clone())?;
         let g = grasps.first().copied();
         let outcome = metric::outcome(g.as_ref(), &sample.rects, IouMode::Exact);
+        if let Some((g, label)) = g.as_ref().and_then(|g| Some((g, metric::nearest_label_opening(g, &sample.rects)?))) {
+            width_pairs.push((label, g.width as f64));
+        }
         let success = outcome == Outcome::Success;
         ok += success as usize;
         *outcomes.entry(outcome.name()).or_insert(0) += 1;
@@ -185,10 +189,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     let n = indices.len();
     let pct = 100.0 * ok as f64 / n as f64;
+    let widths = metric::width_fit(&width_pairs);
     if json {
+        let widths = widths.map(|w| serde_json::json!({"images": w.images, "median_ratio": w.median_ratio, "slope": w.slope, "correlation": w.correlation}));
         println!(
             "{}",
-            serde_json::json!({"success_percent": pct, "successes": ok, "images": n, "outcomes": outcomes, "backend": detector.backend_name()})
+            serde_json::json!({"success_percent": pct, "successes": ok, "images": n, "outcomes": outcomes, "widths": widths, "backend": detector.backend_name()})
         );
     } else {
         let seen = match &table_view {
@@ -205,6 +211,13 @@ pub fn run(args: Args) -> Result<()> {
             .map(|o| format!("{} {}", o.name(), outcomes.get(o.name()).copied().unwrap_or(0)))
             .collect();
         println!("failures: {}", failed.join(", "));
+        // Whether the width head follows the object (slope 1) or predicts one opening for all.
+        if let Some(w) = widths {
+            println!(
+                "widths: predicted/labelled {:.2} (median), slope {:.2}, correlation {:.2} over {} images (label: median of the {} nearest rectangles)",
+                w.median_ratio, w.slope, w.correlation, w.images, metric::NEAREST_LABELS
+            );
+        }
         println!("success: {pct:.2}% ({ok}/{n})");
     }
     Ok(())

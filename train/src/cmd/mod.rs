@@ -90,6 +90,20 @@ pub struct TrainArgs {
     /// the training data's height (e.g. 0.3–0.9 m around 0.5 m).
     #[arg(long, value_name = "MIN,MAX", default_value = "1,1.25", value_parser = parse_zoom)]
     pub zoom: (f32, f32),
+    /// Validate, keep and export an exponential moving average of the weights with this decay
+    /// per step (e.g. 0.998: the last ~500 steps), instead of the last step's weights. Smooths
+    /// the end of a fine-tune, where single epochs swing by points.
+    #[arg(long, value_name = "DECAY", value_parser = parse_ema)]
+    pub ema: Option<f64>,
+    /// Weight of the width term in the loss (paper: 1). Under the positional loss the width
+    /// term is far smaller than the Q term and the width head learns little more than a
+    /// constant opening; a larger weight makes it follow the object (RESULTS.md).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
+    pub width_weight: f64,
+    /// Train only this grasp output's 1×1 head (q, cos, sin or width) of the --init-from model;
+    /// every other weight stays as it is.
+    #[arg(long, value_name = "OUTPUT")]
+    pub head_only: Option<String>,
     /// CPU threads for libtorch (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -104,6 +118,25 @@ fn parse_zoom(s: &str) -> Result<(f32, f32), String> {
         return Err(format!("`{s}`: need 0 < MIN <= MAX"));
     }
     Ok((min, max))
+}
+
+/// A finite number > 0.
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("must be a finite number above 0, not {v}")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// An EMA decay: 0 < DECAY < 1.
+fn parse_ema(s: &str) -> Result<f64, String> {
+    let d: f64 = s.parse().map_err(|_| format!("`{s}` is not a number (e.g. 0.998)"))?;
+    if d > 0.0 && d < 1.0 {
+        Ok(d)
+    } else {
+        Err(format!("the EMA decay must lie strictly between 0 and 1, not {d}"))
+    }
 }
 
 /// The run settings of the shared training arguments.
@@ -126,6 +159,9 @@ pub fn fit_config(t: &TrainArgs, arch: ArchKind, aux: Option<AuxTask>, loss: Los
         zoom: t.zoom,
         export_aux,
         init_from: None,
+        ema: t.ema,
+        width_weight: t.width_weight,
+        head_only: t.head_only.clone(),
     }
 }
 

@@ -275,12 +275,17 @@ pub fn nearest_label_opening(pred: &Grasp, ground_truth: &[GraspRect]) -> Option
     let mut by_distance: Vec<(f64, f64)> =
         ground_truth.iter().map(|r| ((r.cx - x).hypot(r.cy - y), r.length)).filter(|(d, _)| d.is_finite()).collect();
     by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut near: Vec<f64> = by_distance.iter().take(NEAREST_LABELS).map(|&(_, l)| l).collect();
-    near.sort_by(f64::total_cmp);
-    match near.len() {
+    median(by_distance.iter().take(NEAREST_LABELS).map(|&(_, l)| l).collect())
+}
+
+/// The median of `values` (the mean of the middle two for an even count); None when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
         0 => None,
-        n if n % 2 == 1 => Some(near[n / 2]),
-        n => Some((near[n / 2 - 1] + near[n / 2]) / 2.0),
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
 
@@ -317,9 +322,7 @@ pub fn width_fit(pairs: &[(f64, f64)]) -> Option<WidthFit> {
     if sll <= 0.0 {
         return None;
     }
-    let mut ratios: Vec<f64> = pairs.iter().map(|&(l, p)| p / l).collect();
-    ratios.sort_by(f64::total_cmp);
-    let median_ratio = if n % 2 == 1 { ratios[n / 2] } else { (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0 };
+    let median_ratio = median(pairs.iter().map(|&(l, p)| p / l).collect())?;
     let correlation = if spp > 0.0 { slp / (sll * spp).sqrt() } else { 0.0 };
     Some(WidthFit { images: n, median_ratio, slope: slp / sll, correlation })
 }

@@ -102,7 +102,7 @@ pub struct TrainArgs {
     pub width_weight: f64,
     /// Train only this grasp output's 1×1 head (q, cos, sin or width) of the --init-from model;
     /// every other weight stays as it is.
-    #[arg(long, value_name = "OUTPUT")]
+    #[arg(long, value_name = "OUTPUT", value_parser = clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(grasp_models::layout::GRASP_OUTPUTS), String::from))]
     pub head_only: Option<String>,
     /// CPU threads for libtorch (default: all cores).
     #[arg(long)]

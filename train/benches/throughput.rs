@@ -98,6 +98,7 @@ fn real_data(threads: usize, size: usize, batch: usize, scenes: usize) -> f64 {
         ema: None,
         width_weight: 1.0,
         head_only: None,
+        val_rescale: vec![1.0],
     };
     let outcome = Fitter { config, out: dir.path().join("run"), device: Device::Cpu, resume: false, progress: false }
         .run()

@@ -81,6 +81,16 @@ pub struct FitConfig {
     /// weight frozen: re-fits one output of a fine-tuned model without moving the others.
     #[serde(default)]
     pub head_only: Option<String>,
+    /// Validate on the validation images rescaled about their centre by each of these factors
+    /// (see [`crate::augment::rescaled_about_centre`]), and keep the epoch with the most
+    /// successes over all of them: selects for a model that holds across camera heights.
+    /// Runs before it existed validated at 1 only.
+    #[serde(default = "default_val_rescale")]
+    pub val_rescale: Vec<f64>,
+}
+
+fn default_val_rescale() -> Vec<f64> {
+    vec![1.0]
 }
 
 fn default_width_weight() -> f64 {
@@ -500,7 +510,15 @@ impl Fitter {
             }
             None => None,
         };
-        let val_views = center_views(&mut store, &split.val, &info)?;
+        let val_views = rescaled_center_views(&mut store, &split.val, &info, &cfg.val_rescale)?;
+        if cfg.val_rescale != [1.0] {
+            log::info!(
+                "validating {} views: {} images at scales {:?}",
+                val_views.len(),
+                split.val.len(),
+                cfg.val_rescale
+            );
+        }
         for epoch in state.epochs_done + 1..=cfg.epochs {
             let started = Instant::now();
             opt.set_lr(cfg.lr_schedule.rate(cfg.learning_rate, epoch, cfg.epochs));
@@ -760,6 +778,30 @@ pub fn center_views(store: &mut SampleStore, indices: &[usize], info: &ModelInfo
         let s = store.get(i)?;
         let t = grasp_models::preprocess::ImageTransform::center_crop(s.width, s.height, info.input_size);
         views.push((name, prepare(s, &t, info, None)));
+    }
+    Ok(views)
+}
+
+/// [`center_views`] of the images rescaled about their centre by each factor in turn (1: the
+/// image itself), named `image@×factor` when not 1.
+pub fn rescaled_center_views(
+    store: &mut SampleStore,
+    indices: &[usize],
+    info: &ModelInfo,
+    factors: &[f64],
+) -> Result<Vec<(String, Prepared)>> {
+    let mut views = vec![];
+    for &f in factors {
+        if f == 1.0 {
+            views.extend(center_views(store, indices, info)?);
+            continue;
+        }
+        for &i in indices {
+            let name = format!("{}@x{f}", store.refs[i].rgb.display());
+            let s = crate::augment::rescaled_about_centre(store.get(i)?, f as f32);
+            let t = grasp_models::preprocess::ImageTransform::center_crop(s.width, s.height, info.input_size);
+            views.push((name, prepare(&s, &t, info, None)));
+        }
     }
     Ok(views)
 }

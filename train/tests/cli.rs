@@ -117,6 +117,8 @@ fn fit_resume_eval() {
         "0.6,1.7",
         "--ema",
         "0.9",
+        "--val-rescale",
+        "0.7,1",
         "--init-from",
         run.join("model.onnx").to_str().unwrap(),
         "--out",
@@ -131,6 +133,13 @@ fn fit_resume_eval() {
     // --ema validates and exports the weight average; the trained weights stay for resuming.
     assert_eq!(prov["config"]["ema"], 0.9);
     assert!(tuned.join("last-ema.ot").exists() && tuned.join("last.ot").exists());
+    // --val-rescale validates every validation image once per factor.
+    assert_eq!(prov["config"]["val_rescale"], serde_json::json!([0.7, 1.0]));
+    let val_images = |run: &std::path::Path| -> usize {
+        let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        csv.lines().nth(1).unwrap().split(',').nth(9).unwrap().parse().unwrap()
+    };
+    assert_eq!(val_images(&tuned), 2 * val_images(&run));
     let out = ok(grasp_train(&[
         "eval",
         "--model",

@@ -104,6 +104,11 @@ pub struct TrainArgs {
     /// every other weight stays as it is.
     #[arg(long, value_name = "OUTPUT", value_parser = clap::builder::TypedValueParser::map(clap::builder::PossibleValuesParser::new(grasp_models::layout::GRASP_OUTPUTS), String::from))]
     pub head_only: Option<String>,
+    /// Validate on the validation images rescaled about their centre by each factor (comma
+    /// separated, e.g. 0.7,1,1.4: the camera 1/0.7 times as high, as trained, 1/1.4 times as
+    /// high) and keep the epoch with the most successes over all: selects for scale robustness.
+    #[arg(long, value_name = "F,F,...", value_delimiter = ',', default_value = "1", value_parser = parse_positive)]
+    pub val_rescale: Vec<f64>,
     /// CPU threads for libtorch (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -162,6 +167,7 @@ pub fn fit_config(t: &TrainArgs, arch: ArchKind, aux: Option<AuxTask>, loss: Los
         ema: t.ema,
         width_weight: t.width_weight,
         head_only: t.head_only.clone(),
+        val_rescale: t.val_rescale.clone(),
     }
 }
 

@@ -1091,5 +1091,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(old.lr_schedule, LrSchedule::Constant);
+        assert_eq!(old.val_rescale, [1.0], "old runs validated at the image's own scale");
+    }
+
+    #[test]
+    fn rescaled_validation_views_repeat_every_image_per_factor_with_scaled_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::synth::write_dataset(dir.path(), 4, 5, 128, |_| {}).unwrap();
+        let spec = format!("jacquard:{}", dir.path().display()).parse().unwrap();
+        let mut store = super::SampleStore::open(&[spec], None, 0).unwrap();
+        let info = grasp_models::contract::ModelInfo::new(ArchKind::GgCnn, None, 64);
+        let all: Vec<usize> = (0..store.refs.len()).collect();
+        let plain = super::center_views(&mut store, &all, &info).unwrap();
+        let views = super::rescaled_center_views(&mut store, &all, &info, &[0.5, 1.0]).unwrap();
+        let n = all.len();
+        assert_eq!(views.len(), 2 * n);
+        for k in 0..n {
+            let (half, same) = (&views[k], &views[n + k]);
+            assert_eq!(half.0, format!("{}@x0.5", plain[k].0));
+            // Factor 1 is the plain centre view itself.
+            assert_eq!((&same.0, &same.1.input, &same.1.rects), (&plain[k].0, &plain[k].1.input, &plain[k].1.rects));
+            // Factor 0.5: every label half as long, half as far from the view's centre.
+            assert_eq!(half.1.rects.len(), same.1.rects.len());
+            for (h, s) in half.1.rects.iter().zip(&same.1.rects) {
+                assert!((h.length - 0.5 * s.length).abs() < 1e-3, "{h:?} {s:?}");
+                // The 64² view's centre is pixel 31.5 (pixel centres at integers).
+                assert!((h.cx - 31.5 - 0.5 * (s.cx - 31.5)).abs() < 1e-3, "{h:?} {s:?}");
+                assert!((h.cy - 31.5 - 0.5 * (s.cy - 31.5)).abs() < 1e-3, "{h:?} {s:?}");
+                assert_eq!(h.angle, s.angle);
+            }
+        }
     }
 }

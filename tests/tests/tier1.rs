@@ -165,11 +165,14 @@ fn faulty_link_and_unplugged_port_lose_and_duplicate_nothing_and_notify_systemd(
     let sent = recorded(&dir.path().join("rec"));
     let done = executed(&state);
     assert!(!sent.is_empty(), "no commands: {err}");
-    // Every executed motion is one the binary sent, in order, once. Two things an unplug may cut:
-    // a sent line that never arrived (the binary re-plans instead of resending), and the ACK of
-    // a line that arrived and ran (the binary cannot know it ran, so does not record it as sent).
-    // Each unplug cuts at most one exchange.
+    // Every executed motion is one the binary sent, in order, once. Two things a dropped link may
+    // cut: a sent line that never arrived (the binary re-plans instead of resending), and the ACK
+    // of a line that arrived and ran (the binary cannot know it ran, so does not record it as
+    // sent). Each drop cuts at most one exchange. The binary drops the link on an unplug, and
+    // also when every retry of one exchange went unanswered (on a loaded machine the simulator's
+    // replies can come late), and logs each drop.
     let unplugs = server.disconnects.load(std::sync::atomic::Ordering::SeqCst) as usize;
+    let drops = err.matches("dropping the link, will reconnect").count();
     let (mut next, mut matched, mut unconfirmed) = (0, 0, 0);
     for e in done.iter().filter(|e| !e.contains(" STOP ")) {
         match sent[next..].iter().position(|s| s == e) {
@@ -178,12 +181,12 @@ fn faulty_link_and_unplugged_port_lose_and_duplicate_nothing_and_notify_systemd(
         }
     }
     assert!(
-        unconfirmed <= unplugs,
-        "{unconfirmed} executed but never confirmed as sent, {unplugs} unplugs:\nsent {sent:#?}\nexecuted {done:#?}"
+        unconfirmed <= drops,
+        "{unconfirmed} executed but never confirmed as sent, {drops} link drops ({unplugs} unplugs):\nsent {sent:#?}\nexecuted {done:#?}\n{err}"
     );
     let lost = sent.len() - matched;
-    assert!(lost <= unplugs, "{lost} commands lost with {unplugs} unplugs");
-    assert!(unplugs >= 1, "the port was unplugged at least once");
+    assert!(lost <= drops, "{lost} commands lost with {drops} link drops ({unplugs} unplugs)");
+    assert!(unplugs >= 1 && drops >= 1, "the port was unplugged at least once, and the binary saw it: {err}");
     assert!(err.contains("reconnect") || err.contains("arm connected"), "{err}");
     let msgs = notify.drain();
     assert!(msgs.iter().any(|m| m.contains("READY=1")), "{msgs:?}");

@@ -107,6 +107,8 @@ fn real_data(threads: usize, size: usize, batch: usize, scenes: usize) -> f64 {
 }
 
 fn main() {
+    // As `grasp-train fit` does (the PyTorch peer keeps its allocator's defaults).
+    grasp_train::fit::keep_large_allocations_on_the_heap();
     let (size, batch, steps) = (env("SIZE", 300) as i64, env("BATCH", 8) as i64, env("STEPS", 10));
     let scenes = env("SCENES", 120);
     let mut report = format!("## Training throughput (GG-CNN, positional loss, Adam; {size}×{size}, batch {batch}, {steps} steps; images/s)\n\n| threads | grasp-train (tch), random data | PyTorch eager, random data | ratio | grasp-train, real data ({scenes} synthetic scenes, augmented) | real / random |\n| --- | --- | --- | --- | --- | --- |\n");

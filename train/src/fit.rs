@@ -414,10 +414,11 @@ pub const HEAP_ALLOCATION_LIMIT: usize = 1 << 30;
 /// Makes glibc keep freed allocations up to [`HEAP_ALLOCATION_LIMIT`] for reuse. libtorch's CPU
 /// training frees and re-allocates every activation and gradient each step; above glibc's mmap
 /// threshold (its dynamic value is capped at 32 MiB, and one 16-channel map of a 300², batch-8
-/// step is 46 MB) each is a fresh mapping whose pages fault in again, which took half of a 300²
-/// epoch's time in the kernel (`perf`, BENCHMARKS.md: 4.0 → 8.0 img/s with this, same weights,
-/// ~25 % more resident memory). A `MALLOC_MMAP_THRESHOLD_` set by the user wins. Returns whether
-/// the setting is in force (false off glibc).
+/// step is 46 MB) each is a fresh mapping whose pages fault in again: 19 M minor faults in one
+/// 300-image 300² epoch, 0.3 M with this, 1.7× the images/s for the same weights and ~0.2–0.3 GB
+/// more resident memory (BENCHMARKS.md). Process-wide: `grasp-train` calls it first thing. A
+/// `MALLOC_MMAP_THRESHOLD_` set by the user wins. Returns whether the setting is in force (false
+/// off glibc).
 pub fn keep_large_allocations_on_the_heap() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -434,7 +435,7 @@ pub fn keep_large_allocations_on_the_heap() -> bool {
         };
         if !set {
             log::warn!(
-                "glibc refused an mmap threshold of 1 GiB: CPU training may spend much of its time in page faults"
+                "glibc refused mmap and trim thresholds of 1 GiB: CPU training may spend much of its time in page faults"
             );
         }
         set
@@ -808,18 +809,11 @@ pub fn test_success(
 
 /// Evaluation views: the plain centre crop the robot sees, no augmentation, no label-dependent crop.
 pub fn center_views(store: &mut SampleStore, indices: &[usize], info: &ModelInfo) -> Result<Vec<(String, Prepared)>> {
-    let mut views = vec![];
-    for &i in indices {
-        let name = store.refs[i].rgb.display().to_string();
-        let s = store.get(i)?;
-        let t = grasp_models::preprocess::ImageTransform::center_crop(s.width, s.height, info.input_size);
-        views.push((name, prepare(s, &t, info, None)));
-    }
-    Ok(views)
+    rescaled_center_views(store, indices, info, &[1.0])
 }
 
 /// [`center_views`] of the images rescaled about their centre by each factor in turn (1: the
-/// image itself), named `image@×factor` when not 1.
+/// image itself, not resampled twice), named `image@x<factor>` when not 1.
 pub fn rescaled_center_views(
     store: &mut SampleStore,
     indices: &[usize],
@@ -828,15 +822,14 @@ pub fn rescaled_center_views(
 ) -> Result<Vec<(String, Prepared)>> {
     let mut views = vec![];
     for &f in factors {
-        if f == 1.0 {
-            views.extend(center_views(store, indices, info)?);
-            continue;
-        }
         for &i in indices {
-            let name = format!("{}@x{f}", store.refs[i].rgb.display());
-            let s = crate::augment::rescaled_about_centre(store.get(i)?, f as f32);
+            let image = store.refs[i].rgb.display().to_string();
+            let stored = store.get(i)?;
+            let rescaled = (f != 1.0).then(|| crate::augment::rescaled_about_centre(stored, f as f32));
+            let s = rescaled.as_ref().unwrap_or(stored);
             let t = grasp_models::preprocess::ImageTransform::center_crop(s.width, s.height, info.input_size);
-            views.push((name, prepare(&s, &t, info, None)));
+            let name = if rescaled.is_some() { format!("{image}@x{f}") } else { image };
+            views.push((name, prepare(s, &t, info, None)));
         }
     }
     Ok(views)
@@ -1133,8 +1126,8 @@ mod tests {
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn glibc_accepts_the_heap_allocation_limit() {
-        // Older glibc capped the threshold at 32 MiB and refused more: then the setting (and
-        // its 2× on 300² CPU training, BENCHMARKS.md) is lost and this says so.
+        // A glibc that refuses these values fails here, instead of training 300² on the CPU
+        // 1.7× slower with only a log line to say so.
         assert!(super::keep_large_allocations_on_the_heap());
     }
 

@@ -29,6 +29,8 @@ enum Command {
 
 fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Before libtorch allocates: freed tensors stay on the heap (fit.rs, BENCHMARKS.md).
+    grasp_train::fit::keep_large_allocations_on_the_heap();
     match Cli::parse().command {
         Command::Init(args) => cmd::init::run(args),
         Command::Synth(args) => cmd::synth::run(args),

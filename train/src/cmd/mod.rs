@@ -176,7 +176,6 @@ pub fn device(threads: Option<usize>) -> tch::Device {
     if let Some(n) = threads {
         tch::set_num_threads(n as i32);
     }
-    grasp_train::fit::keep_large_allocations_on_the_heap();
     let d = grasp_models::backend::torch::best_device();
     log::info!("training on {d:?}");
     d
